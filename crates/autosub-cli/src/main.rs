@@ -1,0 +1,510 @@
+//! `autosub`: video or audio in, subtitles out. See `autosub --help`.
+
+mod display;
+
+use anyhow::{Context, Result};
+use autosub_core::asr::{AsrOptions, Recognizer};
+use autosub_core::media::Tools;
+use autosub_core::pipeline::{self, TranscribeOptions};
+use autosub_core::progress::{CancelFlag, Sink};
+use autosub_core::{models, ErrorKind};
+use autosub_subs::{AssStyle, Document, Format, Profile};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Exit codes, also listed in `autosub --help` and docs/CLI.md.
+mod exit {
+    pub const OK: u8 = 0;
+    /// `lint` found rule violations.
+    pub const VIOLATIONS: u8 = 1;
+    /// Command-line usage error (from clap).
+    #[allow(dead_code)]
+    pub const USAGE: u8 = 2;
+    pub const BAD_INPUT: u8 = 3;
+    pub const MISSING_DEPENDENCY: u8 = 4;
+    pub const INTERNAL: u8 = 5;
+    pub const CANCELLED: u8 = 130;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "autosub",
+    version,
+    about = "Turn a video or audio file into accurate, well-timed subtitles.",
+    after_help = "Exit codes: 0 success; 1 lint found violations; 2 usage error; 3 bad input (file, option); \
+                  4 missing dependency (ffmpeg, model); 5 internal failure; 130 cancelled."
+)]
+struct Cli {
+    /// Folder holding the Whisper models [default: $AUTOSUB_MODELS_DIR or $XDG_DATA_HOME/autosub/models].
+    #[arg(long, global = true, env = "AUTOSUB_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+    /// No progress bars or notes on stderr (errors and warnings are still printed).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Print diagnostic detail (commands run, model paths).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transcribe a media file and write subtitles (SRT, WebVTT, ASS, JSON) next to it or in --out.
+    Process(ProcessArgs),
+    /// Transcribe a media file to the JSON document (words with timings, cues, language).
+    Transcribe(TranscribeArgs),
+    /// Re-cut the words of a JSON document into cues with another profile.
+    Segment(SegmentArgs),
+    /// Check a subtitle file against a profile's rules; exits 1 when any rule is broken.
+    Lint(LintArgs),
+    /// Manage Whisper models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Args, Clone)]
+struct AsrArgs {
+    /// Whisper model: a name installed in the models folder (base, small, tiny.en, base-q8_0...) or a path to a
+    /// ggml file.
+    #[arg(long, default_value = "base", env = "AUTOSUB_MODEL")]
+    model: String,
+    /// Spoken language (ISO 639-1, e.g. en, ru); detected when omitted.
+    #[arg(long)]
+    lang: Option<String>,
+    /// Greedy decoding: faster, slightly less accurate than beam search.
+    #[arg(long)]
+    fast: bool,
+    /// Beam width for beam search (ignored with --fast).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=16))]
+    beam: u32,
+    /// CPU threads for recognition [default: number of cores, at most 8].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: Option<u32>,
+}
+
+#[derive(Args, Clone)]
+struct ProfileArgs {
+    /// Segmentation profile: standard (2 lines of 42 characters) or shorts (one line of 1-5 words).
+    #[arg(long, default_value = "standard")]
+    profile: String,
+    /// Override the profile's characters per line.
+    #[arg(long)]
+    max_chars: Option<usize>,
+    /// Override the profile's lines per cue.
+    #[arg(long)]
+    max_lines: Option<usize>,
+    /// Override the profile's reading speed (characters per second).
+    #[arg(long)]
+    max_cps: Option<f64>,
+}
+
+#[derive(Args)]
+struct ProcessArgs {
+    /// Video or audio file (.mp4 .mkv .mov .webm .mp3 .wav .m4a ...).
+    input: PathBuf,
+    /// Folder for the outputs [default: next to the input].
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Formats to write, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "srt,vtt,ass,json")]
+    format: Vec<Format>,
+    /// Print a machine-readable summary on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    asr: AsrArgs,
+    #[command(flatten)]
+    profile: ProfileArgs,
+}
+
+#[derive(Args)]
+struct TranscribeArgs {
+    input: PathBuf,
+    /// Output JSON file [default: <input stem>.json next to the input]; `-` for stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    asr: AsrArgs,
+    #[command(flatten)]
+    profile: ProfileArgs,
+}
+
+#[derive(Args)]
+struct SegmentArgs {
+    /// A JSON document written by `autosub transcribe` or `autosub process`.
+    input: PathBuf,
+    /// Output file; its extension picks the format (.json .srt .vtt .ass); `-` writes JSON to stdout.
+    #[arg(long, short)]
+    output: PathBuf,
+    #[command(flatten)]
+    profile: ProfileArgs,
+}
+
+#[derive(Args)]
+struct LintArgs {
+    /// Subtitle file (.srt .vtt .ass .json).
+    file: PathBuf,
+    #[command(flatten)]
+    profile: ProfileArgs,
+    /// Print violations as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// List installed models and the ones that can be installed.
+    List,
+    /// Download an official whisper.cpp model (tiny, base, small, medium, large-v3-turbo, *.en).
+    Install {
+        name: String,
+        /// Download from this base URL instead of the official one (a mirror).
+        #[arg(long, env = "AUTOSUB_MODEL_BASE_URL")]
+        base_url: Option<String>,
+    },
+    /// Convert and install a faster-whisper (CTranslate2) model folder.
+    Import {
+        dir: PathBuf,
+        /// Name to install under [default: derived from the model, e.g. base].
+        #[arg(long)]
+        name: Option<String>,
+        /// Weight type: f16 (as converted) or q8_0 (8-bit, smaller and faster).
+        #[arg(long, default_value = "f16")]
+        quantize: String,
+    },
+    /// Print the models folder, or the file of one model.
+    Path { name: Option<String> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = display::Ui::new(cli.quiet, cli.verbose);
+    // Ctrl-C: ask every stage to stop; they kill their children and remove partial files.
+    let flag: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    let sink = CancelFlag { inner: &ui, flag };
+    match run(cli, &ui, &sink) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            ui.clear();
+            let code = exit_code(&e);
+            if code == exit::CANCELLED {
+                eprintln!("autosub: cancelled");
+            } else {
+                eprintln!("autosub: error: {e:#}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(err) = cause.downcast_ref::<autosub_core::Error>() {
+            return match err.kind() {
+                ErrorKind::BadInput => exit::BAD_INPUT,
+                ErrorKind::MissingDependency => exit::MISSING_DEPENDENCY,
+                ErrorKind::Cancelled => exit::CANCELLED,
+                ErrorKind::Internal => exit::INTERNAL,
+            };
+        }
+        if let Some(err) = cause.downcast_ref::<autosub_models::ModelError>() {
+            return match models::error_kind(err) {
+                ErrorKind::BadInput => exit::BAD_INPUT,
+                ErrorKind::MissingDependency => exit::MISSING_DEPENDENCY,
+                ErrorKind::Cancelled => exit::CANCELLED,
+                ErrorKind::Internal => exit::INTERNAL,
+            };
+        }
+        if cause.downcast_ref::<autosub_subs::ParseError>().is_some() {
+            return exit::BAD_INPUT;
+        }
+        if cause.downcast_ref::<BadInput>().is_some() {
+            return exit::BAD_INPUT;
+        }
+    }
+    exit::INTERNAL
+}
+
+/// A usage problem found by the CLI itself (bad option value, unreadable file).
+#[derive(Debug)]
+struct BadInput(String);
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BadInput {}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(BadInput(msg.into()))
+}
+
+fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+    let models_dir = models::models_dir(cli.models_dir.as_deref());
+    match cli.command {
+        Command::Process(a) => process(a, &models_dir, ui, sink),
+        Command::Transcribe(a) => transcribe(a, &models_dir, ui, sink),
+        Command::Segment(a) => segment(a),
+        Command::Lint(a) => lint(a),
+        Command::Models(m) => models_cmd(m, &models_dir, ui, sink),
+    }
+}
+
+fn profile(a: &ProfileArgs) -> Result<Profile> {
+    let mut p = Profile::by_name(&a.profile).ok_or_else(|| {
+        bad(format!(
+            "unknown profile `{}`; choose one of: {}",
+            a.profile,
+            Profile::names().join(", ")
+        ))
+    })?;
+    if let Some(n) = a.max_chars {
+        if n < 5 {
+            return Err(bad("--max-chars must be at least 5"));
+        }
+        p.max_chars_per_line = n;
+    }
+    if let Some(n) = a.max_lines {
+        if n == 0 {
+            return Err(bad("--max-lines must be at least 1"));
+        }
+        p.max_lines = n;
+    }
+    if let Some(c) = a.max_cps {
+        if !(c.is_finite() && c > 0.0) {
+            return Err(bad("--max-cps must be a positive number"));
+        }
+        p.max_cps = c;
+    }
+    Ok(p)
+}
+
+fn asr_options(a: &AsrArgs) -> Result<AsrOptions> {
+    if let Some(l) = &a.lang {
+        autosub_core::asr::validate_language(l)?;
+    }
+    Ok(AsrOptions {
+        language: a.lang.clone(),
+        beam_size: if a.fast { 1 } else { a.beam },
+        threads: a.threads.unwrap_or_else(autosub_core::asr::default_threads),
+        ..AsrOptions::default()
+    })
+}
+
+fn load_model(a: &AsrArgs, models_dir: &Path, ui: &display::Ui) -> Result<(Recognizer, String)> {
+    let (path, name) = models::resolve(models_dir, &a.model)?;
+    ui.debug(&format!("model: {}", path.display()));
+    let rec = Recognizer::load(&path)?;
+    Ok((rec, name))
+}
+
+fn stem_of(input: &Path) -> String {
+    input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "subtitles".to_owned())
+}
+
+fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+    let profile = profile(&a.profile)?;
+    let asr = asr_options(&a.asr)?;
+    autosub_core::media::check_input_file(&a.input)?;
+    let out_dir = match &a.out {
+        Some(d) => d.clone(),
+        None => a
+            .input
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_owned),
+    };
+    pipeline::check_output_dir(&out_dir)?;
+    let mut formats = a.format.clone();
+    formats.dedup();
+    let (rec, model_name) = load_model(&a.asr, models_dir, ui)?;
+    let tr = pipeline::transcribe_file(&rec, &a.input, &TranscribeOptions { asr, tools: Tools::default() }, sink)?;
+    let t0 = std::time::Instant::now();
+    let mut doc = pipeline::document(&tr, &model_name, &profile);
+    let seg_ms = t0.elapsed().as_millis() as u64;
+    doc.timings_ms.insert("segment".into(), seg_ms);
+    let video = pipeline::video_size(&tr.media);
+    let paths = pipeline::output_paths(&out_dir, &stem_of(&a.input), &formats);
+    let files: Vec<(PathBuf, String)> = paths
+        .iter()
+        .map(|(f, p)| (p.clone(), pipeline::render(&doc, *f, &AssStyle::default(), video)))
+        .collect();
+    pipeline::write_files_atomically(&files)?;
+    ui.clear();
+    for w in &doc.warnings {
+        ui.warn(w);
+    }
+    if a.json {
+        let outputs: serde_json::Map<String, serde_json::Value> = paths
+            .iter()
+            .map(|(f, p)| (f.extension().to_owned(), json!(p)))
+            .collect();
+        let summary = json!({
+            "input": a.input,
+            "outputs": outputs,
+            "language": doc.language,
+            "language_probability": doc.language_probability,
+            "model": doc.model,
+            "profile": doc.profile,
+            "duration_ms": doc.duration_ms,
+            "cues": doc.cues.len(),
+            "words": doc.words.len(),
+            "timings_ms": doc.timings_ms,
+            "warnings": doc.warnings,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        ui.note(&format!(
+            "{} cues, language {}, {} of media",
+            doc.cues.len(),
+            doc.language.as_deref().unwrap_or("?"),
+            display::fmt_ms(doc.duration_ms)
+        ));
+        for (_, p) in &paths {
+            println!("{}", p.display());
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn transcribe(a: TranscribeArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+    let profile = profile(&a.profile)?;
+    let asr = asr_options(&a.asr)?;
+    autosub_core::media::check_input_file(&a.input)?;
+    let output = a.output.clone().unwrap_or_else(|| {
+        let dir = a.input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        dir.join(format!("{}.json", stem_of(&a.input)))
+    });
+    if output != Path::new("-") {
+        let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        pipeline::check_output_dir(dir)?;
+    }
+    let (rec, model_name) = load_model(&a.asr, models_dir, ui)?;
+    let tr = pipeline::transcribe_file(&rec, &a.input, &TranscribeOptions { asr, tools: Tools::default() }, sink)?;
+    let doc = pipeline::document(&tr, &model_name, &profile);
+    ui.clear();
+    for w in &doc.warnings {
+        ui.warn(w);
+    }
+    write_doc_output(&output, &doc, Format::Json)?;
+    Ok(exit::OK)
+}
+
+fn write_doc_output(output: &Path, doc: &Document, format: Format) -> Result<()> {
+    let text = pipeline::render(doc, format, &AssStyle::default(), autosub_subs::VideoSize::default());
+    if output == Path::new("-") {
+        print!("{text}");
+    } else {
+        pipeline::write_files_atomically(&[(output.to_owned(), text)])?;
+        println!("{}", output.display());
+    }
+    Ok(())
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    autosub_core::media::check_input_file(path)?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| bad(format!("{} is not UTF-8 text", path.display())))
+}
+
+fn format_of(path: &Path) -> Result<Format> {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    ext.parse::<Format>().map_err(|_| {
+        bad(format!(
+            "cannot tell the subtitle format of {} from its extension; use .srt, .vtt, .ass or .json",
+            path.display()
+        ))
+    })
+}
+
+fn segment(a: SegmentArgs) -> Result<u8> {
+    let profile = profile(&a.profile)?;
+    let text = read_text(&a.input)?;
+    let mut doc = autosub_subs::parse_json(&text).with_context(|| format!("reading {}", a.input.display()))?;
+    if doc.words.is_empty() && !doc.cues.is_empty() {
+        return Err(bad(format!(
+            "{} has cues but no word timings, so it cannot be re-cut; use the JSON written by `autosub transcribe`",
+            a.input.display()
+        )));
+    }
+    doc.cues = autosub_subs::segment(&doc.words, &profile);
+    doc.profile = profile.name.clone();
+    let format = if a.output == Path::new("-") { Format::Json } else { format_of(&a.output)? };
+    write_doc_output(&a.output, &doc, format)?;
+    Ok(exit::OK)
+}
+
+fn lint(a: LintArgs) -> Result<u8> {
+    let profile = profile(&a.profile)?;
+    let format = format_of(&a.file)?;
+    let text = read_text(&a.file)?;
+    let cues = autosub_subs::parse_any(&text, format).with_context(|| format!("reading {}", a.file.display()))?;
+    let violations = autosub_subs::lint(&cues, &profile);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "file": a.file,
+                "profile": profile.name,
+                "cues": cues.len(),
+                "violations": violations,
+            }))?
+        );
+    } else {
+        for v in &violations {
+            println!("{}: {} [{}]", a.file.display(), v.message, v.rule);
+        }
+        eprintln!(
+            "{}: {} cues, {} violation(s) of profile {}",
+            a.file.display(),
+            cues.len(),
+            violations.len(),
+            profile.name
+        );
+    }
+    Ok(if violations.is_empty() { exit::OK } else { exit::VIOLATIONS })
+}
+
+fn models_cmd(m: ModelsCommand, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+    match m {
+        ModelsCommand::List => {
+            let installed = autosub_models::list_installed(models_dir);
+            println!("models folder: {}", models_dir.display());
+            if installed.is_empty() {
+                println!("no models installed");
+            }
+            for m in &installed {
+                println!("  {:<20} {:>8}  {}", m.name, display::fmt_bytes(m.size), m.path.display());
+            }
+            println!("installable (autosub models install NAME):");
+            for e in autosub_models::CATALOG {
+                let size = e.size.map(display::fmt_bytes).unwrap_or_default();
+                println!("  {:<20} {:>8}", e.name, size);
+            }
+        }
+        ModelsCommand::Install { name, base_url } => {
+            let path = models::install(models_dir, &name, base_url.as_deref(), sink)?;
+            ui.clear();
+            println!("{}", path.display());
+        }
+        ModelsCommand::Import { dir, name, quantize } => {
+            let path = models::import(models_dir, &dir, name.as_deref(), &quantize, sink)?;
+            ui.clear();
+            println!("{}", path.display());
+        }
+        ModelsCommand::Path { name } => match name {
+            None => println!("{}", models_dir.display()),
+            Some(n) => println!("{}", models::resolve(models_dir, &n)?.0.display()),
+        },
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,132 @@
+//! Shared helpers of the CLI integration tests: run the real `autosub` binary on real media.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_autosub"))
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The shared corpus of real recordings (`../shared/corpus` beside the repository, or `$AUTOSUB_CORPUS`).
+pub fn corpus() -> PathBuf {
+    let p = std::env::var_os("AUTOSUB_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/corpus"));
+    assert!(
+        p.join("README.md").is_file(),
+        "test corpus not found at {} (set AUTOSUB_CORPUS)",
+        p.display()
+    );
+    p
+}
+
+/// The models folder the tests use; the model must be installed (scripts/setup.sh does it).
+pub fn models_dir() -> PathBuf {
+    let out = Command::new(bin()).args(["models", "path"]).output().unwrap();
+    let dir = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let found = Command::new(bin()).args(["models", "path", "base"]).output().unwrap();
+    assert!(
+        found.status.success(),
+        "the Whisper base model is not installed in {}: run scripts/setup.sh first\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&found.stderr)
+    );
+    dir
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "autosub failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `autosub ARGS` with the test models folder.
+pub fn autosub<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let dir = models_dir();
+    Command::new(bin())
+        .args(args)
+        .env("AUTOSUB_MODELS_DIR", dir)
+        .output()
+        .unwrap()
+        .into()
+}
+
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Lower-case words without punctuation, for word error rate.
+pub fn norm_words(s: &str) -> Vec<String> {
+    s.to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .map(|w| w.trim_matches('\'').to_owned())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Word-level Levenshtein distance (substitutions + insertions + deletions).
+pub fn edit_distance(reference: &[String], hypothesis: &[String]) -> usize {
+    let mut prev: Vec<usize> = (0..=hypothesis.len()).collect();
+    for (i, r) in reference.iter().enumerate() {
+        let mut cur = vec![i + 1; hypothesis.len() + 1];
+        for (j, h) in hypothesis.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(r != h)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[hypothesis.len()]
+}
+
+/// Transcribes `media` to JSON with the CLI and returns the parsed document.
+pub fn transcribe_json(media: &Path, extra: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.json");
+    let mut args: Vec<std::ffi::OsString> = vec!["-q".into(), "transcribe".into(), media.into(), "-o".into(), out.clone().into()];
+    args.extend(extra.iter().map(Into::into));
+    autosub(args).ok();
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+/// The document's words joined.
+pub fn doc_text(doc: &serde_json::Value) -> String {
+    doc["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["text"].as_str().unwrap())
+        .collect::<String>()
+}

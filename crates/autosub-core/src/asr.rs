@@ -1,0 +1,630 @@
+//! Speech recognition with whisper.cpp (through whisper-rs).
+//!
+//! The model is loaded once per process ([`Recognizer::load`]); each call to [`Recognizer::transcribe`] makes its
+//! own decoding state. Audio reaches Whisper only through the voice-activity detector ([`crate::vad`]): the speech
+//! spans are put end to end with the silences between them cut out, transcribed in one call (whisper.cpp moves its
+//! 30 s window through it), and times are mapped back to the source, so silence is never transcribed and
+//! timestamps cannot drift across a long pause. On top of that, segments that Whisper itself marks as no-speech, repeated segments, and runaway
+//! repetition inside a segment are dropped (see [`guard_segments`]).
+
+use crate::progress::{Event, Sink, Stage};
+use crate::vad::{self, Chunk, Span, VadOptions, VoiceMap};
+use crate::{Error, Result};
+use autosub_subs::Word;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+/// Options of one transcription.
+#[derive(Clone, Debug)]
+pub struct AsrOptions {
+    /// ISO 639-1 code to force, or `None` to detect.
+    pub language: Option<String>,
+    /// Beam width; 1 means greedy decoding (`--fast`).
+    pub beam_size: u32,
+    /// CPU threads for inference.
+    pub threads: u32,
+    /// Voice-activity detection settings.
+    pub vad: VadOptions,
+    /// Translate to English instead of transcribing (Whisper's own translate task).
+    pub translate: bool,
+}
+
+impl Default for AsrOptions {
+    fn default() -> Self {
+        AsrOptions {
+            language: None,
+            beam_size: 5,
+            threads: default_threads(),
+            vad: VadOptions::default(),
+            translate: false,
+        }
+    }
+}
+
+/// All cores, at most 8 (whisper.cpp gains little beyond that).
+pub fn default_threads() -> u32 {
+    std::thread::available_parallelism().map_or(4, |n| n.get() as u32).clamp(1, 8)
+}
+
+/// The result of recognition: words with timings on the source timeline.
+#[derive(Clone, Debug, Default)]
+pub struct Recognition {
+    pub language: Option<String>,
+    pub language_probability: Option<f32>,
+    pub words: Vec<Word>,
+    /// Speech spans found by the detector.
+    pub speech: Vec<Span>,
+    pub warnings: Vec<String>,
+}
+
+/// A loaded Whisper model.
+pub struct Recognizer {
+    ctx: WhisperContext,
+    path: PathBuf,
+    multilingual: bool,
+}
+
+impl Recognizer {
+    /// Loads a ggml Whisper model file.
+    pub fn load(path: &Path) -> Result<Self> {
+        whisper_rs::install_logging_hooks();
+        if !path.is_file() {
+            return Err(Error::ModelMissing {
+                message: format!("model file {} does not exist", path.display()),
+            });
+        }
+        // Check the header first: whisper.cpp's own failure on a wrong file is an unhelpful error code.
+        autosub_models::read_ggml_header(path)?;
+        let mut params = WhisperContextParameters::default();
+        // Flash attention is off by default: measured slower on CPU here (60 s English, beam 5: 7.0 s vs 6.1 s).
+        params.flash_attn(std::env::var_os("AUTOSUB_FLASH_ATTN").is_some());
+        let path_str = path
+            .to_str()
+            .ok_or_else(|| Error::BadInput(format!("model path {} is not valid UTF-8", path.display())))?;
+        let ctx = WhisperContext::new_with_params(path_str, params)
+            .map_err(|e| Error::Asr(format!("cannot load model {}: {e}", path.display())))?;
+        let multilingual = ctx.is_multilingual();
+        Ok(Recognizer {
+            ctx,
+            path: path.to_owned(),
+            multilingual,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    /// Transcribes 16 kHz mono `samples`. Progress is reported as milliseconds of speech decoded.
+    pub fn transcribe(&self, samples: &[f32], opts: &AsrOptions, sink: &dyn Sink) -> Result<Recognition> {
+        let mut rec = Recognition::default();
+        if let Some(lang) = &opts.language {
+            validate_language(lang)?;
+            if !self.multilingual && lang != "en" {
+                return Err(Error::BadInput(format!(
+                    "the model {} is English-only; use a multilingual model (e.g. `--model base`) for language `{lang}`",
+                    self.path.display()
+                )));
+            }
+        }
+
+        sink.event(Event::Start {
+            stage: Stage::DetectSpeech,
+            total: None,
+        });
+        let t0 = std::time::Instant::now();
+        rec.speech = vad::detect_speech(samples, &opts.vad);
+        // All speech, with the silences between spans cut out, as one timeline for Whisper.
+        let compact = Chunk {
+            pieces: rec.speech.clone(),
+        };
+        sink.event(Event::Finish {
+            stage: Stage::DetectSpeech,
+            elapsed: t0.elapsed(),
+        });
+        let total = compact.len_ms();
+        sink.event(Event::Start {
+            stage: Stage::Transcribe,
+            total: Some(total),
+        });
+        let t0 = std::time::Instant::now();
+        if total == 0 {
+            rec.warnings
+                .push("no speech was detected in the audio: the subtitles are empty".to_owned());
+            rec.language = opts.language.clone();
+            sink.event(Event::Finish {
+                stage: Stage::Transcribe,
+                elapsed: t0.elapsed(),
+            });
+            return Ok(rec);
+        }
+        let audio = compact.samples(samples);
+        // Word timings are tightened on the compacted audio, before mapping back, so a word Whisper placed in the
+        // silence just before a junction moves forward into the speech that follows it.
+        let voice = VoiceMap::new(&audio, &opts.vad);
+
+        let mut state = self
+            .ctx
+            .create_state()
+            .map_err(|e| Error::Asr(format!("cannot create decoder state: {e}")))?;
+
+        // Language: forced, English for .en models, else detected once on the first 30 s of speech.
+        let language = match &opts.language {
+            Some(l) => l.clone(),
+            None if !self.multilingual => "en".to_owned(),
+            None => {
+                let detect_t0 = std::time::Instant::now();
+                let first = &audio[..audio.len().min(30 * crate::media::SAMPLE_RATE as usize)];
+                state
+                    .pcm_to_mel(first, opts.threads as usize)
+                    .map_err(|e| Error::Asr(format!("mel spectrogram failed: {e}")))?;
+                let (id, probs) = state
+                    .lang_detect(0, opts.threads as usize)
+                    .map_err(|e| Error::Asr(format!("language detection failed: {e}")))?;
+                rec.language_probability = probs.get(id as usize).copied();
+                sink.event(Event::Debug(&format!(
+                    "language detected in {:.2} s",
+                    detect_t0.elapsed().as_secs_f64()
+                )));
+                whisper_rs::get_lang_str(id).unwrap_or("en").to_owned()
+            }
+        };
+        rec.language = Some(language.clone());
+
+        let progress = Arc::new(AtomicI32::new(0));
+        let abort = Arc::new(AtomicBool::new(false));
+        // Whisper runs on a worker thread; this thread relays progress and cancellation.
+        let result = std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let params = full_params(opts, &language, progress.clone(), abort.clone());
+                state.full(params, &audio)
+            });
+            while !worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(100));
+                if sink.is_cancelled() {
+                    abort.store(true, Ordering::Relaxed);
+                }
+                let p = progress.load(Ordering::Relaxed).clamp(0, 100) as u64;
+                sink.event(Event::Progress {
+                    stage: Stage::Transcribe,
+                    done: total * p / 100,
+                });
+            }
+            worker.join()
+        });
+        if sink.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Asr(format!("whisper failed: {e}"))),
+            Err(_) => return Err(Error::Asr("whisper crashed".to_owned())),
+        }
+        sink.event(Event::Progress {
+            stage: Stage::Transcribe,
+            done: total,
+        });
+
+        let eot = self.ctx.token_eot();
+        let mut kept: Vec<SegmentWords> = Vec::new();
+        for seg in state.as_iter() {
+            let mut tokens = Vec::new();
+            for i in 0..seg.n_tokens() {
+                let Some(tok) = seg.get_token(i) else { continue };
+                let data = tok.token_data();
+                if data.id >= eot {
+                    continue; // special and timestamp tokens
+                }
+                tokens.push(TokenInfo {
+                    bytes: tok.to_bytes().unwrap_or_default().to_vec(),
+                    t0_ms: (data.t0.max(0) as u64) * 10,
+                    t1_ms: (data.t1.max(0) as u64) * 10,
+                    p: data.p,
+                    plog: data.plog,
+                });
+            }
+            let mut words = group_words(&tokens, splits_per_character(&language));
+            voice.refine_words(&mut words);
+            let words = words
+                .into_iter()
+                .map(|w| {
+                    let (start_ms, end_ms) = compact.to_source_span(w.start_ms, w.end_ms);
+                    Word {
+                        start_ms,
+                        end_ms,
+                        ..w
+                    }
+                })
+                .collect::<Vec<_>>();
+            let avg_logprob = if tokens.is_empty() {
+                0.0
+            } else {
+                tokens.iter().map(|t| t.plog).sum::<f32>() / tokens.len() as f32
+            };
+            kept.push(SegmentWords {
+                words,
+                no_speech_prob: seg.no_speech_probability(),
+                avg_logprob,
+            });
+        }
+        let (words, dropped) = guard_segments(kept, &rec.speech);
+        if dropped > 0 {
+            sink.event(Event::Debug(&format!(
+                "hallucination guard dropped {dropped} segment(s)"
+            )));
+        }
+        rec.words = words;
+        if rec.words.is_empty() {
+            rec.warnings
+                .push("no words were recognised in the detected speech: the subtitles are empty".to_owned());
+        }
+        sink.event(Event::Finish {
+            stage: Stage::Transcribe,
+            elapsed: t0.elapsed(),
+        });
+        Ok(rec)
+    }
+}
+
+/// Decoding parameters for one chunk. Built on the thread that runs Whisper (they hold raw pointers).
+fn full_params<'a>(
+    opts: &AsrOptions,
+    language: &'a str,
+    progress: Arc<AtomicI32>,
+    abort: Arc<AtomicBool>,
+) -> FullParams<'a, 'a> {
+    let strategy = if opts.beam_size <= 1 {
+        SamplingStrategy::Greedy { best_of: 1 }
+    } else {
+        SamplingStrategy::BeamSearch {
+            beam_size: opts.beam_size as i32,
+            patience: -1.0,
+        }
+    };
+    let mut params = FullParams::new(strategy);
+    params.set_n_threads(opts.threads as i32);
+    params.set_language(Some(language));
+    params.set_translate(opts.translate);
+    params.set_token_timestamps(true);
+    params.set_print_special(false);
+    params.set_print_progress(false);
+    params.set_print_realtime(false);
+    params.set_print_timestamps(false);
+    params.set_suppress_blank(true);
+    params.set_suppress_nst(true);
+    params.set_no_speech_thold(0.6);
+    params.set_logprob_thold(-1.0);
+    params.set_progress_callback_safe(move |p: i32| progress.store(p, Ordering::Relaxed));
+    // Pass the closure already boxed as `dyn`: whisper-rs 0.16's abort trampoline casts its user data to the
+    // closure's own type but stores a `Box<dyn FnMut>`; the two only agree when that type *is* `Box<dyn FnMut>`.
+    // (With a plain closure the callback read garbage and aborted encodes at random: "error -6".)
+    let abort_cb: Box<dyn FnMut() -> bool> = Box::new(move || abort.load(Ordering::Relaxed));
+    params.set_abort_callback_safe::<_, Box<dyn FnMut() -> bool>>(abort_cb);
+    params
+}
+
+/// Checks a language code against Whisper's list.
+pub fn validate_language(code: &str) -> Result<()> {
+    if code == "auto" || whisper_rs::get_lang_id(code).is_none() || code.contains('\0') {
+        return Err(Error::BadInput(format!(
+            "unknown language code `{code}`; use an ISO 639-1 code Whisper knows, e.g. en, ru, de, es"
+        )));
+    }
+    Ok(())
+}
+
+/// Languages written without spaces between words: each token is its own "word" for timing purposes.
+fn splits_per_character(lang: &str) -> bool {
+    matches!(lang, "zh" | "ja" | "th" | "lo" | "my" | "yue" | "km")
+}
+
+/// One recognised token, times relative to its chunk.
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    pub bytes: Vec<u8>,
+    pub t0_ms: u64,
+    pub t1_ms: u64,
+    pub p: f32,
+    pub plog: f32,
+}
+
+/// Groups byte-level tokens into words: a word starts at a token beginning with a space (Whisper's word marker);
+/// tokens without one (punctuation, word pieces, the second half of a multi-byte character) continue the current
+/// word. Byte sequences are joined before UTF-8 decoding, so a Cyrillic letter split across tokens survives.
+pub fn group_words(tokens: &[TokenInfo], per_token: bool) -> Vec<Word> {
+    struct Acc {
+        bytes: Vec<u8>,
+        start: u64,
+        end: u64,
+        p_sum: f32,
+        n: u32,
+    }
+    let mut words: Vec<Word> = Vec::new();
+    let mut cur: Option<Acc> = None;
+    let flush = |acc: Acc, words: &mut Vec<Word>| {
+        let text = String::from_utf8_lossy(&acc.bytes).into_owned();
+        if text.trim().is_empty() {
+            return;
+        }
+        words.push(Word {
+            text,
+            start_ms: acc.start,
+            end_ms: acc.end.max(acc.start),
+            prob: acc.p_sum / acc.n.max(1) as f32,
+        });
+    };
+    for t in tokens {
+        let starts_word = t.bytes.first() == Some(&b' ');
+        let complete_utf8 = cur.as_ref().is_none_or(|c| std::str::from_utf8(&c.bytes).is_ok());
+        let new_word = cur.is_none() || starts_word || (per_token && complete_utf8);
+        if new_word {
+            if let Some(acc) = cur.take() {
+                flush(acc, &mut words);
+            }
+            cur = Some(Acc {
+                bytes: t.bytes.clone(),
+                start: t.t0_ms,
+                end: t.t1_ms,
+                p_sum: t.p,
+                n: 1,
+            });
+        } else if let Some(acc) = cur.as_mut() {
+            acc.bytes.extend_from_slice(&t.bytes);
+            acc.end = acc.end.max(t.t1_ms);
+            acc.p_sum += t.p;
+            acc.n += 1;
+        }
+    }
+    if let Some(acc) = cur.take() {
+        flush(acc, &mut words);
+    }
+    words
+}
+
+/// A decoded segment with the signals the guards look at.
+#[derive(Clone, Debug)]
+pub struct SegmentWords {
+    pub words: Vec<Word>,
+    pub no_speech_prob: f32,
+    pub avg_logprob: f32,
+}
+
+fn normalise(words: &[Word]) -> String {
+    words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<String>()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Drops what Whisper tends to invent, returns the words kept and the number of segments dropped:
+/// - segments Whisper itself believes are not speech (no-speech probability > 0.6 with average log-probability
+///   < -1, OpenAI's rule);
+/// - a segment repeating the text of the segment just before it with low confidence (the classic loop);
+/// - runaway repetition inside a segment (the same 1-4 word phrase more than 3 times in a row is cut to one);
+/// - words lying entirely outside the detected speech.
+pub fn guard_segments(segments: Vec<SegmentWords>, speech: &[Span]) -> (Vec<Word>, usize) {
+    let mut out: Vec<Word> = Vec::new();
+    let mut dropped = 0;
+    let mut prev_norm = String::new();
+    for seg in segments {
+        let norm = normalise(&seg.words);
+        if norm.is_empty() {
+            continue;
+        }
+        if seg.no_speech_prob > 0.6 && seg.avg_logprob < -1.0 {
+            dropped += 1;
+            continue;
+        }
+        // A segment that repeats the one before it is the classic loop, unless Whisper is sure of it (people do
+        // say the same thing twice).
+        if norm == prev_norm && (seg.avg_logprob < -0.5 || seg.no_speech_prob > 0.2) {
+            dropped += 1;
+            continue;
+        }
+        prev_norm = norm;
+        let words = collapse_repeats(seg.words);
+        for w in words {
+            let inside = speech
+                .iter()
+                .any(|s| w.end_ms.max(w.start_ms + 1) > s.start_ms && w.start_ms < s.end_ms);
+            if inside || speech.is_empty() {
+                out.push(w);
+            }
+        }
+    }
+    // Timings must be monotonic for segmentation: clamp any word that starts before the previous one.
+    for i in 1..out.len() {
+        if out[i].start_ms < out[i - 1].start_ms {
+            out[i].start_ms = out[i - 1].start_ms;
+        }
+        if out[i].end_ms < out[i].start_ms {
+            out[i].end_ms = out[i].start_ms;
+        }
+    }
+    (out, dropped)
+}
+
+/// Cuts a phrase of 1-4 words repeated more than 3 times in a row down to its first occurrence.
+pub fn collapse_repeats(words: Vec<Word>) -> Vec<Word> {
+    let key = |w: &Word| {
+        w.text
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect::<String>()
+    };
+    let keys: Vec<String> = words.iter().map(key).collect();
+    let mut keep = vec![true; words.len()];
+    let mut i = 0;
+    while i < words.len() {
+        let mut advanced = false;
+        for n in 1..=4usize {
+            let mut reps = 1;
+            while i + (reps + 1) * n <= words.len()
+                && (0..n).all(|k| keys[i + k] == keys[i + reps * n + k] && !keys[i + k].is_empty())
+            {
+                reps += 1;
+            }
+            if reps > 3 {
+                for k in keep.iter_mut().take(i + reps * n).skip(i + n) {
+                    *k = false;
+                }
+                i += reps * n;
+                advanced = true;
+                break;
+            }
+        }
+        if !advanced {
+            i += 1;
+        }
+    }
+    words
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(w, k)| k.then_some(w))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tok(s: &[u8], t0: u64, t1: u64) -> TokenInfo {
+        TokenInfo {
+            bytes: s.to_vec(),
+            t0_ms: t0,
+            t1_ms: t1,
+            p: 0.9,
+            plog: -0.1,
+        }
+    }
+    fn w(text: &str, s: u64, e: u64) -> Word {
+        Word {
+            text: text.into(),
+            start_ms: s,
+            end_ms: e,
+            prob: 0.9,
+        }
+    }
+
+    #[test]
+    fn tokens_group_into_words_with_punctuation_attached() {
+        let t = [
+            tok(b" And", 0, 200),
+            tok(b" so", 200, 400),
+            tok(b",", 400, 420),
+            tok(b" Amer", 500, 700),
+            tok(b"icans", 700, 900),
+        ];
+        let words = group_words(&t, false);
+        let texts: Vec<_> = words.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, [" And", " so,", " Americans"]);
+        assert_eq!((words[2].start_ms, words[2].end_ms), (500, 900));
+    }
+
+    #[test]
+    fn cyrillic_split_across_tokens_survives() {
+        let word = " привет".as_bytes();
+        // Split inside the two-byte encoding of "и".
+        let t = [tok(&word[..5], 0, 100), tok(&word[5..], 100, 200)];
+        let words = group_words(&t, false);
+        assert_eq!(words.len(), 1);
+        assert_eq!(words[0].text, " привет");
+    }
+
+    #[test]
+    fn per_character_languages_split_tokens_at_char_boundaries() {
+        let s = "你好".as_bytes();
+        let t = [tok(&s[..2], 0, 100), tok(&s[2..3], 100, 150), tok(&s[3..], 150, 300)];
+        let words = group_words(&t, true);
+        let texts: Vec<_> = words.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, ["你", "好"]);
+    }
+
+    #[test]
+    fn repeated_segment_is_dropped_unless_confident() {
+        let speech = [Span {
+            start_ms: 0,
+            end_ms: 100_000,
+        }];
+        let a = SegmentWords {
+            words: vec![w(" Thank", 0, 300), w(" you.", 300, 600)],
+            no_speech_prob: 0.0,
+            avg_logprob: -0.2,
+        };
+        let mut b = a.clone();
+        for x in &mut b.words {
+            x.start_ms += 5000;
+            x.end_ms += 5000;
+        }
+        // Said twice, clearly: kept.
+        let (words, dropped) = guard_segments(vec![a.clone(), b.clone()], &speech);
+        assert_eq!((words.len(), dropped), (4, 0));
+        // Repeated with low confidence: a loop, dropped.
+        b.avg_logprob = -0.9;
+        let (words, dropped) = guard_segments(vec![a, b], &speech);
+        assert_eq!((words.len(), dropped), (2, 1));
+    }
+
+    #[test]
+    fn no_speech_segment_is_dropped_and_words_outside_speech_too() {
+        let speech = [Span {
+            start_ms: 1000,
+            end_ms: 2000,
+        }];
+        let silent = SegmentWords {
+            words: vec![w(" Subscribe!", 1000, 1500)],
+            no_speech_prob: 0.9,
+            avg_logprob: -1.5,
+        };
+        let outside = SegmentWords {
+            words: vec![w(" hello", 1200, 1500), w(" there", 5000, 5200)],
+            no_speech_prob: 0.1,
+            avg_logprob: -0.3,
+        };
+        let (words, dropped) = guard_segments(vec![silent, outside], &speech);
+        assert_eq!(dropped, 1);
+        assert_eq!(words.len(), 1);
+        assert_eq!(words[0].text, " hello");
+    }
+
+    #[test]
+    fn runaway_repetition_is_collapsed() {
+        let mut words = vec![w(" I", 0, 10), w(" said", 10, 20)];
+        for i in 0..6 {
+            words.push(w(" thank", 100 + i * 20, 110 + i * 20));
+            words.push(w(" you", 110 + i * 20, 120 + i * 20));
+        }
+        words.push(w(" end", 500, 510));
+        let out = collapse_repeats(words);
+        let text: String = out.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(text, " I said thank you end");
+    }
+
+    #[test]
+    fn ordinary_repeats_are_kept() {
+        let words = vec![w(" no", 0, 1), w(" no", 1, 2), w(" no", 2, 3)];
+        assert_eq!(collapse_repeats(words).len(), 3);
+    }
+
+    #[test]
+    fn language_codes_are_validated() {
+        assert!(validate_language("ru").is_ok());
+        assert!(validate_language("xx").is_err());
+        assert!(validate_language("auto").is_err());
+    }
+}

@@ -1,0 +1,281 @@
+//! Media files: checking an input, probing its streams (ffprobe) and decoding its audio (ffmpeg).
+
+use crate::proc::Cmd;
+use crate::progress::{Event, Sink, Stage};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Sample rate the recogniser works at.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// Names of the programs to run; defaults are looked up in PATH.
+#[derive(Clone, Debug)]
+pub struct Tools {
+    pub ffmpeg: PathBuf,
+    pub ffprobe: PathBuf,
+}
+
+impl Default for Tools {
+    fn default() -> Self {
+        Tools {
+            ffmpeg: std::env::var_os("AUTOSUB_FFMPEG").map_or_else(|| "ffmpeg".into(), PathBuf::from),
+            ffprobe: std::env::var_os("AUTOSUB_FFPROBE").map_or_else(|| "ffprobe".into(), PathBuf::from),
+        }
+    }
+}
+
+/// What ffprobe says about an input.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MediaInfo {
+    pub path: PathBuf,
+    pub format: String,
+    /// Container duration, when the container states one.
+    pub duration_ms: Option<u64>,
+    pub video: Option<VideoStream>,
+    pub audio: Option<AudioStream>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct VideoStream {
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Display rotation in degrees (from side data or the legacy `rotate` tag), 0 when upright.
+    pub rotation: i32,
+    pub fps: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AudioStream {
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u32,
+}
+
+/// Checks that `path` names a readable, non-empty regular file, with messages a user can act on.
+pub fn check_input_file(path: &Path) -> Result<()> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(path.into())),
+        Err(e) => return Err(Error::BadInput(format!("cannot read {}: {e}", path.display()))),
+    };
+    if meta.is_dir() {
+        return Err(Error::BadInput(format!(
+            "{} is a directory; give a video or audio file",
+            path.display()
+        )));
+    }
+    if meta.len() == 0 {
+        return Err(Error::BadInput(format!("{} is empty (0 bytes)", path.display())));
+    }
+    std::fs::File::open(path).map_err(|e| Error::BadInput(format!("cannot read {}: {e}", path.display())))?;
+    Ok(())
+}
+
+/// The argument that names `path` to ffmpeg unambiguously: an absolute path behind the `file:` protocol, so
+/// that names beginning with `-` or containing `:` are never read as options or protocols.
+pub fn ffmpeg_input_arg(path: &Path) -> Result<std::ffi::OsString> {
+    let abs = std::path::absolute(path)?;
+    let mut s = std::ffi::OsString::from("file:");
+    s.push(abs.as_os_str());
+    Ok(s)
+}
+
+/// Probes `path` with ffprobe. Fails with [`Error::BadInput`] when the file is not media ffmpeg can read.
+pub fn probe(tools: &Tools, path: &Path, sink: &dyn Sink) -> Result<MediaInfo> {
+    check_input_file(path)?;
+    let out = Cmd::new(&tools.ffprobe, "ffmpeg")
+        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .arg(ffmpeg_input_arg(path)?)
+        .capture_stdout()
+        .timeout(Duration::from_secs(120))
+        .run(sink, &mut |_| {})?;
+    if !out.status.success() {
+        return Err(Error::BadInput(format!(
+            "{} is not a media file ffmpeg can read: {}",
+            path.display(),
+            explain_ffmpeg_error(&out.last_error_line())
+        )));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| Error::ProgramFailed {
+        program: "ffprobe".into(),
+        message: format!("unreadable JSON output: {e}"),
+    })?;
+    parse_probe(path, &v)
+}
+
+/// Turns ffprobe's JSON into [`MediaInfo`]. Pure, for tests on captured output.
+pub fn parse_probe(path: &Path, v: &serde_json::Value) -> Result<MediaInfo> {
+    let format = v["format"]["format_name"].as_str().unwrap_or("").to_owned();
+    let duration_ms = v["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d >= 0.0)
+        .map(|d| (d * 1000.0).round() as u64);
+    let streams = v["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams
+        .iter()
+        .find(|s| {
+            s["codec_type"] == "video" && s["disposition"]["attached_pic"].as_i64().unwrap_or(0) == 0
+        })
+        .map(|s| VideoStream {
+            codec: s["codec_name"].as_str().unwrap_or("").to_owned(),
+            width: s["width"].as_u64().unwrap_or(0) as u32,
+            height: s["height"].as_u64().unwrap_or(0) as u32,
+            rotation: rotation_of(s),
+            fps: s["avg_frame_rate"].as_str().and_then(parse_rational).filter(|f| *f > 0.0),
+        });
+    let audio = streams.iter().find(|s| s["codec_type"] == "audio").map(|s| AudioStream {
+        codec: s["codec_name"].as_str().unwrap_or("").to_owned(),
+        sample_rate: s["sample_rate"].as_str().and_then(|r| r.parse().ok()).unwrap_or(0),
+        channels: s["channels"].as_u64().unwrap_or(0) as u32,
+    });
+    if video.is_none() && audio.is_none() {
+        return Err(Error::BadInput(format!(
+            "{} has neither a video nor an audio stream",
+            path.display()
+        )));
+    }
+    Ok(MediaInfo {
+        path: path.to_owned(),
+        format,
+        duration_ms,
+        video,
+        audio,
+    })
+}
+
+fn rotation_of(stream: &serde_json::Value) -> i32 {
+    let from_side = stream["side_data_list"].as_array().and_then(|l| {
+        l.iter()
+            .find_map(|d| d["rotation"].as_i64().or_else(|| d["rotation"].as_str()?.parse().ok()))
+    });
+    let from_tag = stream["tags"]["rotate"].as_str().and_then(|r| r.parse::<i64>().ok());
+    let r = from_side.or(from_tag).unwrap_or(0);
+    (r.rem_euclid(360)) as i32
+}
+
+fn parse_rational(s: &str) -> Option<f64> {
+    let (n, d) = s.split_once('/')?;
+    let (n, d) = (n.parse::<f64>().ok()?, d.parse::<f64>().ok()?);
+    (d != 0.0).then(|| n / d)
+}
+
+/// A short reason for the most common ffmpeg read failures.
+fn explain_ffmpeg_error(line: &str) -> String {
+    let hint = if line.contains("moov atom not found") {
+        "the file is truncated or incomplete (its MP4 index is missing)"
+    } else if line.contains("Invalid data found when processing input") {
+        "the content is not a recognised audio/video format"
+    } else if line.contains("Permission denied") {
+        "permission denied"
+    } else {
+        return line.trim().to_owned();
+    };
+    format!("{hint} ({})", line.trim())
+}
+
+/// Decoded mono audio at [`SAMPLE_RATE`].
+pub struct Audio {
+    pub samples: Vec<f32>,
+    /// Problems ffmpeg reported while decoding (e.g. a truncated file decoded in part).
+    pub decode_errors: Vec<String>,
+}
+
+impl Audio {
+    pub fn duration_ms(&self) -> u64 {
+        self.samples.len() as u64 * 1000 / SAMPLE_RATE as u64
+    }
+}
+
+/// Decodes the first audio stream of `info.path` to 16 kHz mono f32, reporting progress in milliseconds of media.
+pub fn extract_audio(tools: &Tools, info: &MediaInfo, sink: &dyn Sink) -> Result<Audio> {
+    if info.audio.is_none() {
+        return Err(Error::BadInput(format!(
+            "{} has no audio stream: there is nothing to transcribe",
+            info.path.display()
+        )));
+    }
+    let mut decode_errors = Vec::new();
+    let out = Cmd::new(&tools.ffmpeg, "ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-v", "error", "-nostats", "-progress", "pipe:2", "-i"])
+        .arg(ffmpeg_input_arg(&info.path)?)
+        .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar"])
+        .arg(SAMPLE_RATE.to_string())
+        .args(["-c:a", "pcm_f32le", "-f", "f32le", "pipe:1"])
+        .capture_stdout()
+        .idle_timeout(Duration::from_secs(120))
+        .run(sink, &mut |line| {
+            if let Some(us) = line.strip_prefix("out_time_us=") {
+                if let Ok(us) = us.trim().parse::<i64>() {
+                    sink.event(Event::Progress {
+                        stage: Stage::ExtractAudio,
+                        done: (us.max(0) / 1000) as u64,
+                    });
+                }
+            } else if !line.contains('=') && !line.trim().is_empty() {
+                decode_errors.push(line.trim().to_owned());
+            }
+        })?;
+    let samples: Vec<f32> = out
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if !out.status.success() && samples.is_empty() {
+        return Err(Error::BadInput(format!(
+            "cannot decode the audio of {}: {}",
+            info.path.display(),
+            explain_ffmpeg_error(decode_errors.last().map_or("", |s| s.as_str()))
+        )));
+    }
+    if samples.is_empty() {
+        return Err(Error::BadInput(format!(
+            "{} contains no decodable audio (0 samples)",
+            info.path.display()
+        )));
+    }
+    Ok(Audio {
+        samples,
+        decode_errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_json_with_rotation_and_cover_art() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"streams":[
+                {"codec_type":"video","codec_name":"mjpeg","width":300,"height":300,"disposition":{"attached_pic":1}},
+                {"codec_type":"video","codec_name":"h264","width":1920,"height":1080,"avg_frame_rate":"30000/1001",
+                 "disposition":{"attached_pic":0},"side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]},
+                {"codec_type":"audio","codec_name":"aac","sample_rate":"48000","channels":2}],
+              "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"12.345000"}}"#,
+        )
+        .unwrap();
+        let info = parse_probe(Path::new("x.mp4"), &v).unwrap();
+        let video = info.video.unwrap();
+        assert_eq!((video.width, video.height, video.rotation), (1920, 1080, 270));
+        assert!((video.fps.unwrap() - 29.97).abs() < 0.01);
+        assert_eq!(info.duration_ms, Some(12345));
+        assert_eq!(info.audio.unwrap().sample_rate, 48000);
+    }
+
+    #[test]
+    fn probe_json_without_streams_is_bad_input() {
+        let v: serde_json::Value = serde_json::from_str(r#"{"streams":[],"format":{}}"#).unwrap();
+        assert!(matches!(parse_probe(Path::new("x"), &v), Err(Error::BadInput(_))));
+    }
+
+    #[test]
+    fn input_arg_is_absolute_and_protocol_prefixed() {
+        let a = ffmpeg_input_arg(Path::new("-weird:name.mp4")).unwrap();
+        let s = a.to_string_lossy();
+        assert!(s.starts_with("file:/"), "{s}");
+        assert!(s.ends_with("/-weird:name.mp4"));
+    }
+}

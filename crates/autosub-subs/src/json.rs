@@ -1,0 +1,92 @@
+//! The JSON document (`talk.json`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ParseError;
+use crate::{Cue, Word};
+
+/// The JSON document written as `talk.json` and read back by `autosub segment` and `autosub lint`: the
+/// recognised words (so cues can be rebuilt for another profile) and the cues built from them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// Format version, [`Document::VERSION`].
+    pub version: u32,
+    /// Input file the words were recognised from.
+    pub source: Option<String>,
+    /// Detected or given language code.
+    pub language: Option<String>,
+    pub language_probability: Option<f32>,
+    /// Model used for recognition.
+    pub model: Option<String>,
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Name of the profile the cues were built for.
+    #[serde(default)]
+    pub profile: String,
+    #[serde(default)]
+    pub words: Vec<Word>,
+    #[serde(default)]
+    pub cues: Vec<Cue>,
+    /// Time spent per stage, e.g. `"decode"`, `"transcribe"`.
+    #[serde(default)]
+    pub timings_ms: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl Document {
+    /// The version this crate writes and reads.
+    pub const VERSION: u32 = 1;
+}
+
+impl Default for Document {
+    fn default() -> Self {
+        Self {
+            version: Self::VERSION,
+            source: None,
+            language: None,
+            language_probability: None,
+            model: None,
+            duration_ms: 0,
+            profile: String::new(),
+            words: Vec::new(),
+            cues: Vec::new(),
+            timings_ms: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Pretty-printed JSON with a final newline.
+pub fn write_json(doc: &Document) -> String {
+    let mut s = serde_json::to_string_pretty(doc).expect("a Document always serialises");
+    s.push('\n');
+    s
+}
+
+/// Parses a [`Document`]. Errors carry serde's line number; documents of another version are rejected.
+/// Missing `words`, `cues`, `duration_ms`, `profile`, `timings_ms` and `warnings` default to empty.
+pub fn parse_json(s: &str) -> Result<Document, ParseError> {
+    let s = s.strip_prefix('\u{feff}').unwrap_or(s);
+    let doc: Document = serde_json::from_str(s).map_err(|e| {
+        let msg = e.to_string();
+        let msg = match msg.rfind(" at line ") {
+            Some(i) => msg[..i].to_string(),
+            None => msg,
+        };
+        ParseError::new(e.line(), format!("invalid AutoSub JSON document: {msg}"))
+    })?;
+    if doc.version != Document::VERSION {
+        return Err(ParseError::new(
+            1,
+            format!(
+                "unsupported document version {} (this build reads version {})",
+                doc.version,
+                Document::VERSION
+            ),
+        ));
+    }
+    Ok(doc)
+}

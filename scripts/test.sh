@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up (packages, build, model), formatting, lints, unit + integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/autosub/target}"
+scripts/setup.sh
+export AUTOSUB_MODELS_DIR="${AUTOSUB_MODELS_DIR:-$("$CARGO_TARGET_DIR/release/autosub" models path)}"
+echo "==> cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "==> cargo clippy" >&2
+cargo clippy --locked --workspace --all-targets -- -D warnings
+echo "==> cargo test (release: real inference)" >&2
+cargo test --locked --release --workspace -- --test-threads="${AUTOSUB_TEST_THREADS:-1}"
