@@ -144,6 +144,7 @@ def build(work):
                 row["wall"] = statistics.median(walls)
                 row["rtf"] = row["wall"] / float(c["duration_s"])
                 row["rss"] = statistics.median(float(r["maxrss_kb"]) / 1024.0 for r in ok)
+                row["cpu"] = statistics.median(float(r.get("cpu_s") or 0) for r in ok)
             rows[(c["id"], cfg["id"])] = row
 
     out = []
@@ -152,20 +153,24 @@ def build(work):
       f"{meta.get('mem', '?')} RAM, {meta.get('os', '?')}; runs of each configuration: {meta.get('runs', '?')}, "
       f"interleaved, median shown.  ")
     p(f"autosub: {meta.get('autosub_version', '?')} (release build); faster-whisper {meta.get('fw_version', '?')}, "
-      f"ctranslate2 {meta.get('ct2_version', '?')}; ffmpeg {meta.get('ffmpeg_version', '?')}.  ")
+      f"ctranslate2 {meta.get('ct2_version', '?')}; ffmpeg {meta.get('ffmpeg_version', '?')}; load average "
+      f"(1, 5, 15 min) {meta.get('load_before', '?')} before, {meta.get('load_after', '?')} after.  ")
     p(f"Weights: `{meta.get('ct2_dir', '?')}` (CTranslate2, what faster-whisper runs, int8 at load time) and the "
       f"ggml files autosub imported from that same folder (`{meta.get('models_dir', '?')}`).")
     p("")
-    p("| clip | system | model | decoding | word timings | wall, median (s) | runs (s) | RTF | peak RSS (MB) "
-      "| autosub / fw | WER |")
-    p("|---|---|---|---|---|---:|---|---:|---:|---:|---:|")
+    if meta.get("note"):
+        p(f"**Note:** {meta['note']}")
+        p("")
+    p("| clip | system | model | decoding | word timings | wall, median (s) | runs (s) | RTF | CPU (s) "
+      "| peak RSS (MB) | autosub / fw | WER |")
+    p("|---|---|---|---|---|---:|---|---:|---:|---:|---:|---:|")
     for c in clips:
         for cfg in configs:
             row = rows[(c["id"], cfg["id"])]
             dec = "greedy" if cfg["beam"] == "1" else f"beam {cfg['beam']}"
             wt = "yes" if cfg["word_timestamps"] == "1" else "no"
             if not row["ok"]:
-                p(f"| {c['id']} | {cfg['system']} | {cfg['model']} | {dec} | {wt} | failed | | | | | |")
+                p(f"| {c['id']} | {cfg['system']} | {cfg['model']} | {dec} | {wt} | failed | | | | | | |")
                 continue
             ratio = ""
             if cfg["system"] == "autosub":
@@ -190,7 +195,7 @@ def build(work):
             if failed:
                 walls += f" ({failed} failed)"
             p(f"| {c['id']} | {cfg['system']} | {cfg['model']} | {dec} | {wt} | **{fmt_s(row['wall'])}** | {walls} "
-              f"| {row['rtf']:.3f} | {row['rss']:.0f} | {ratio} | {acc} |")
+              f"| {row['rtf']:.3f} | {row['cpu']:.1f} | {row['rss']:.0f} | {ratio} | {acc} |")
     p("")
 
     # Targets, for the default configuration (first autosub config: base-q8_0, beam 5).
@@ -236,8 +241,9 @@ def build(work):
     p("</details>")
     p("")
 
-    p("Commands (each under `/usr/bin/time -f '%e %M' env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`; "
-      "`%e` = wall seconds, `%M` = peak RSS in KB):")
+    p("Commands (each under `/usr/bin/time -f '%e %M %U %S' env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`; "
+      "`%e` = wall seconds, `%M` = peak RSS in KB, `%U + %S` = the CPU (s) column: user + system CPU seconds, "
+      "which other load on the machine disturbs less than wall time):")
     p("")
     p("```sh")
     for cfg in configs:

@@ -19,6 +19,7 @@
 #   AUTOSUB_MODELS_DIR models folder (default: what `autosub models path` says)
 #   CT2_DIR            CTranslate2 model folder for faster-whisper (default /var/cache/autosub/ct2-base)
 #   THREADS            threads for both systems (default 2)
+#   BENCH_NOTE         a sentence to print above the table (e.g. what else ran on the machine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT="$PWD"
@@ -137,13 +138,15 @@ cfg fw-b5-nowt faster-whisper "base (int8)" 5 0 "" "python3 {fw} {clip} --model 
   echo "ffmpeg_version=$(ffmpeg -version | head -1 | awk '{print $3}')"
   echo "ct2_dir=$CT2_DIR"
   echo "models_dir=$MODELS_DIR"
+  echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "note=${BENCH_NOTE:-}"
 } > "$WORK/meta.env"
 
 # Warm the page cache so no configuration pays for the first read of the weights.
 cat "$CT2_DIR/model.bin" "$MODELS_DIR"/ggml-base*.bin > /dev/null 2>&1 || true
 
 # --- runs --------------------------------------------------------------------------------------------------------
-printf 'clip\tconfig\trun\twall_s\tmaxrss_kb\trc\toutput\n' > "$WORK/runs.tsv"
+printf 'clip\tconfig\trun\twall_s\tmaxrss_kb\tcpu_s\trc\toutput\tload1\n' > "$WORK/runs.tsv"
 total=$((RUNS * ${#CFG_IDS[@]} * ${#CLIP_PATH[@]}))
 n=0
 for r in $(seq 1 "$RUNS"); do
@@ -167,17 +170,21 @@ for r in $(seq 1 "$RUNS"); do
       rm -f "$out"
       # OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (set on some machines to work around old OpenBLAS) slow down numpy's
       # current OpenBLAS; both are unset for this command only, for both systems alike.
-      if /usr/bin/time -f '%e %M' -o "$WORK/time.txt" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+      if /usr/bin/time -f '%e %M %U %S' -o "$WORK/time.txt" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
            timeout "$TIMEOUT" "${argv[@]}" > "$log.stdout" 2> "$log"; then rc=0; else rc=$?; fi
       # faster-whisper prints its JSON on stdout (and writes --out); autosub writes --out.
       [ -s "$out" ] || cp "$log.stdout" "$out" 2>/dev/null || true
-      read -r wall rss < <(grep -E '^[0-9.]+ [0-9]+$' "$WORK/time.txt" | tail -1 || echo "0 0")
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$id" "$r" "$wall" "$rss" "$rc" "$out" >> "$WORK/runs.tsv"
-      printf '[%d/%d] %-3s %-11s run %d: %6.2f s %6d MB%s\n' "$n" "$total" "$c" "$id" "$r" "$wall" \
-        "$((rss / 1024))" "$([ "$rc" = 0 ] || echo "  FAILED (exit $rc): $(tail -2 "$log" | tr '\n' ' ')")" >&2
+      read -r wall rss usr sys < <(grep -E '^[0-9.]+ [0-9]+ [0-9.]+ [0-9.]+$' "$WORK/time.txt" | tail -1 || echo "0 0 0 0")
+      cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$id" "$r" "$wall" "$rss" "$cpu" "$rc" "$out" \
+        "$(cut -d' ' -f1 /proc/loadavg)" >> "$WORK/runs.tsv"
+      printf '[%d/%d] %-3s %-11s run %d: %6.2f s %6d MB  cpu %6.2f s%s\n' "$n" "$total" "$c" "$id" "$r" "$wall" \
+        "$((rss / 1024))" "$cpu" "$([ "$rc" = 0 ] || echo "  FAILED (exit $rc): $(tail -2 "$log" | tr '\n' ' ')")" >&2
     done
   done
 done
+
+echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$WORK/meta.env"
 
 # --- report ------------------------------------------------------------------------------------------------------
 if [ "$WRITE" = 1 ]; then

@@ -9,6 +9,9 @@
 
 use crate::progress::{Event, Sink, Stage};
 use crate::vad::{self, Chunk, Span, VadOptions, VoiceMap};
+
+/// Silences at least this long separate groups of speech that are transcribed by separate Whisper calls.
+const LONG_SILENCE_MS: u64 = 3000;
 use crate::{Error, Result};
 use autosub_subs::Word;
 use std::path::{Path, PathBuf};
@@ -121,15 +124,15 @@ impl Recognizer {
         });
         let t0 = std::time::Instant::now();
         rec.speech = vad::detect_speech(samples, &opts.vad);
-        // All speech, with the silences between spans cut out, as one timeline for Whisper.
-        let compact = Chunk {
-            pieces: rec.speech.clone(),
-        };
+        // Speech is transcribed in groups separated by long silences, each group with the shorter silences inside it
+        // cut out. A group starts Whisper afresh at the start of its window, which is where its timestamps are
+        // best; within a group whisper.cpp moves its 30 s window through the speech.
+        let groups = vad::group_spans(&rec.speech, LONG_SILENCE_MS);
         sink.event(Event::Finish {
             stage: Stage::DetectSpeech,
             elapsed: t0.elapsed(),
         });
-        let total = compact.len_ms();
+        let total: u64 = groups.iter().map(Chunk::len_ms).sum();
         sink.event(Event::Start {
             stage: Stage::Transcribe,
             total: Some(total),
@@ -145,10 +148,6 @@ impl Recognizer {
             });
             return Ok(rec);
         }
-        let audio = compact.samples(samples);
-        // Word timings are tightened on the compacted audio, before mapping back, so a word Whisper placed in the
-        // silence just before a junction moves forward into the speech that follows it.
-        let voice = VoiceMap::new(&audio, &opts.vad);
 
         let mut state = self
             .ctx
@@ -161,9 +160,16 @@ impl Recognizer {
             None if !self.multilingual => "en".to_owned(),
             None => {
                 let detect_t0 = std::time::Instant::now();
-                let first = &audio[..audio.len().min(30 * crate::media::SAMPLE_RATE as usize)];
+                let mut first = Vec::new();
+                for g in &groups {
+                    first.extend(g.samples(samples));
+                    if first.len() >= 30 * crate::media::SAMPLE_RATE as usize {
+                        break;
+                    }
+                }
+                first.truncate(30 * crate::media::SAMPLE_RATE as usize);
                 state
-                    .pcm_to_mel(first, opts.threads as usize)
+                    .pcm_to_mel(&first, opts.threads as usize)
                     .map_err(|e| Error::Asr(format!("mel spectrogram failed: {e}")))?;
                 let (id, probs) = state
                     .lang_detect(0, opts.threads as usize)
@@ -178,81 +184,94 @@ impl Recognizer {
         };
         rec.language = Some(language.clone());
 
-        let progress = Arc::new(AtomicI32::new(0));
-        let abort = Arc::new(AtomicBool::new(false));
-        // Whisper runs on a worker thread; this thread relays progress and cancellation.
-        let result = std::thread::scope(|scope| {
-            let worker = scope.spawn(|| {
-                let params = full_params(opts, &language, progress.clone(), abort.clone());
-                state.full(params, &audio)
-            });
-            while !worker.is_finished() {
-                std::thread::sleep(Duration::from_millis(100));
-                if sink.is_cancelled() {
-                    abort.store(true, Ordering::Relaxed);
-                }
-                let p = progress.load(Ordering::Relaxed).clamp(0, 100) as u64;
-                sink.event(Event::Progress {
-                    stage: Stage::Transcribe,
-                    done: total * p / 100,
-                });
-            }
-            worker.join()
-        });
-        if sink.is_cancelled() {
-            return Err(Error::Cancelled);
-        }
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::Asr(format!("whisper failed: {e}"))),
-            Err(_) => return Err(Error::Asr("whisper crashed".to_owned())),
-        }
-        sink.event(Event::Progress {
-            stage: Stage::Transcribe,
-            done: total,
-        });
-
         let eot = self.ctx.token_eot();
         let mut kept: Vec<SegmentWords> = Vec::new();
-        for seg in state.as_iter() {
-            let mut tokens = Vec::new();
-            for i in 0..seg.n_tokens() {
-                let Some(tok) = seg.get_token(i) else { continue };
-                let data = tok.token_data();
-                if data.id >= eot {
-                    continue; // special and timestamp tokens
+        let mut done_ms = 0u64;
+        for compact in &groups {
+            let audio = compact.samples(samples);
+            // Word timings are tightened on the group's audio, before mapping back, so a word Whisper placed in
+            // the silence just before a junction moves forward into the speech that follows it.
+            let voice = VoiceMap::new(&audio, &opts.vad);
+            let group_t0 = std::time::Instant::now();
+            let progress = Arc::new(AtomicI32::new(0));
+            let abort = Arc::new(AtomicBool::new(false));
+            // Whisper runs on a worker thread; this thread relays progress and cancellation.
+            let result = std::thread::scope(|scope| {
+                let worker = scope.spawn(|| {
+                    let params = full_params(opts, &language, progress.clone(), abort.clone());
+                    state.full(params, &audio)
+                });
+                while !worker.is_finished() {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if sink.is_cancelled() {
+                        abort.store(true, Ordering::Relaxed);
+                    }
+                    let p = progress.load(Ordering::Relaxed).clamp(0, 100) as u64;
+                    sink.event(Event::Progress {
+                        stage: Stage::Transcribe,
+                        done: done_ms + compact.len_ms() * p / 100,
+                    });
                 }
-                tokens.push(TokenInfo {
-                    bytes: tok.to_bytes().unwrap_or_default().to_vec(),
-                    t0_ms: (data.t0.max(0) as u64) * 10,
-                    t1_ms: (data.t1.max(0) as u64) * 10,
-                    p: data.p,
-                    plog: data.plog,
+                worker.join()
+            });
+            if sink.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Error::Asr(format!("whisper failed: {e}"))),
+                Err(_) => return Err(Error::Asr("whisper crashed".to_owned())),
+            }
+            done_ms += compact.len_ms();
+            sink.event(Event::Progress {
+                stage: Stage::Transcribe,
+                done: done_ms,
+            });
+            sink.event(Event::Debug(&format!(
+                "{:.1} s of speech transcribed in {:.2} s",
+                compact.len_ms() as f64 / 1000.0,
+                group_t0.elapsed().as_secs_f64()
+            )));
+            for seg in state.as_iter() {
+                let mut tokens = Vec::new();
+                for i in 0..seg.n_tokens() {
+                    let Some(tok) = seg.get_token(i) else { continue };
+                    let data = tok.token_data();
+                    if data.id >= eot {
+                        continue; // special and timestamp tokens
+                    }
+                    tokens.push(TokenInfo {
+                        bytes: tok.to_bytes().unwrap_or_default().to_vec(),
+                        t0_ms: (data.t0.max(0) as u64) * 10,
+                        t1_ms: (data.t1.max(0) as u64) * 10,
+                        p: data.p,
+                        plog: data.plog,
+                    });
+                }
+                let mut words = group_words(&tokens, splits_per_character(&language));
+                voice.refine_words(&mut words);
+                let words = words
+                    .into_iter()
+                    .map(|w| {
+                        let (start_ms, end_ms) = compact.to_source_span(w.start_ms, w.end_ms);
+                        Word {
+                            start_ms,
+                            end_ms,
+                            ..w
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                let avg_logprob = if tokens.is_empty() {
+                    0.0
+                } else {
+                    tokens.iter().map(|t| t.plog).sum::<f32>() / tokens.len() as f32
+                };
+                kept.push(SegmentWords {
+                    words,
+                    no_speech_prob: seg.no_speech_probability(),
+                    avg_logprob,
                 });
             }
-            let mut words = group_words(&tokens, splits_per_character(&language));
-            voice.refine_words(&mut words);
-            let words = words
-                .into_iter()
-                .map(|w| {
-                    let (start_ms, end_ms) = compact.to_source_span(w.start_ms, w.end_ms);
-                    Word {
-                        start_ms,
-                        end_ms,
-                        ..w
-                    }
-                })
-                .collect::<Vec<_>>();
-            let avg_logprob = if tokens.is_empty() {
-                0.0
-            } else {
-                tokens.iter().map(|t| t.plog).sum::<f32>() / tokens.len() as f32
-            };
-            kept.push(SegmentWords {
-                words,
-                no_speech_prob: seg.no_speech_probability(),
-                avg_logprob,
-            });
         }
         let (words, dropped) = guard_segments(kept, &rec.speech);
         if dropped > 0 {

@@ -95,7 +95,7 @@ pub fn probe(tools: &Tools, path: &Path, sink: &dyn Sink) -> Result<MediaInfo> {
         return Err(Error::BadInput(format!(
             "{} is not a media file ffmpeg can read: {}",
             path.display(),
-            explain_ffmpeg_error(&out.last_error_line())
+            explain_ffmpeg_error(&out.stderr_tail)
         )));
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| Error::ProgramFailed {
@@ -162,18 +162,24 @@ fn parse_rational(s: &str) -> Option<f64> {
     (d != 0.0).then(|| n / d)
 }
 
-/// A short reason for the most common ffmpeg read failures.
-fn explain_ffmpeg_error(line: &str) -> String {
-    let hint = if line.contains("moov atom not found") {
+/// A short reason for the most common ffmpeg read failures, from its last stderr lines.
+fn explain_ffmpeg_error(lines: &[String]) -> String {
+    let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map_or("", |l| l.trim());
+    let hint = if has("moov atom not found") {
         "the file is truncated or incomplete (its MP4 index is missing)"
-    } else if line.contains("Invalid data found when processing input") {
+    } else if has("Invalid data found when processing input") {
         "the content is not a recognised audio/video format"
-    } else if line.contains("Permission denied") {
+    } else if has("Permission denied") {
         "permission denied"
     } else {
-        return line.trim().to_owned();
+        return last.to_owned();
     };
-    format!("{hint} ({})", line.trim())
+    format!("{hint} ({last})")
 }
 
 /// Decoded mono audio at [`SAMPLE_RATE`].
@@ -227,7 +233,7 @@ pub fn extract_audio(tools: &Tools, info: &MediaInfo, sink: &dyn Sink) -> Result
         return Err(Error::BadInput(format!(
             "cannot decode the audio of {}: {}",
             info.path.display(),
-            explain_ffmpeg_error(decode_errors.last().map_or("", |s| s.as_str()))
+            explain_ffmpeg_error(&decode_errors)
         )));
     }
     if samples.is_empty() {

@@ -9,6 +9,9 @@
 
 use crate::media::SAMPLE_RATE;
 
+/// How far [`VoiceMap::refine_words`] may move a word's start forward, out of silence.
+pub const MAX_START_SHIFT_MS: u64 = 700;
+
 /// Frames quieter than this are digital silence, not a recording's noise floor.
 const DIGITAL_SILENCE_DBFS: f32 = -90.0;
 
@@ -117,7 +120,7 @@ impl VoiceMap {
     }
 
     /// Tightens word timings to the audio: a word whose start lies in silence starts at the first voiced frame
-    /// within 500 ms (and before the next word); a word whose end lies in silence ends after the last voiced frame
+    /// within [`MAX_START_SHIFT_MS`] (and before the next word); a word whose end lies in silence ends after the last voiced frame
     /// within its last 500 ms. Whisper's token timestamps are often early after a pause and run on into the pause
     /// that follows. Never reorders words and never moves a start past the next word's start.
     pub fn refine_words(&self, words: &mut [autosub_subs::Word]) {
@@ -130,7 +133,7 @@ impl VoiceMap {
             let w = &mut words[i];
             let dur = w.end_ms.saturating_sub(w.start_ms);
             if !self.is_voiced_at(w.start_ms) {
-                let limit = (w.start_ms + 500).min(next_start.saturating_sub(f));
+                let limit = (w.start_ms + MAX_START_SHIFT_MS).min(next_start);
                 let mut t = (w.start_ms / f + 1) * f;
                 while t < limit && !self.is_voiced_at(t) {
                     t += f;
@@ -200,6 +203,18 @@ pub fn spans_of(map: &VoiceMap, n_samples: usize, opts: &VadOptions) -> Vec<Span
         match out.last_mut() {
             Some(last) if padded.start_ms <= last.end_ms => last.end_ms = padded.end_ms,
             _ => out.push(padded),
+        }
+    }
+    out
+}
+
+/// Groups speech spans into chunks: a new chunk starts after a silence of at least `long_silence_ms`.
+pub fn group_spans(spans: &[Span], long_silence_ms: u64) -> Vec<Chunk> {
+    let mut out: Vec<Chunk> = Vec::new();
+    for s in spans {
+        match out.last_mut() {
+            Some(c) if c.pieces.last().is_some_and(|p| s.start_ms < p.end_ms + long_silence_ms) => c.pieces.push(*s),
+            _ => out.push(Chunk { pieces: vec![*s] }),
         }
     }
     out
@@ -357,6 +372,19 @@ mod tests {
         let spans = detect_speech(&s, &VadOptions::default());
         assert_eq!(spans.len(), 1, "{spans:?}");
         assert!(spans[0].start_ms >= 1500 && spans[0].end_ms <= 3500, "{spans:?}");
+    }
+
+    #[test]
+    fn long_silences_separate_groups() {
+        let spans = [
+            Span { start_ms: 0, end_ms: 1000 },
+            Span { start_ms: 2000, end_ms: 3000 },
+            Span { start_ms: 9000, end_ms: 9500 },
+        ];
+        let groups = group_spans(&spans, 3000);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].pieces.len(), 2);
+        assert_eq!(groups[1].len_ms(), 500);
     }
 
     #[test]
