@@ -60,21 +60,25 @@ impl Ui {
 
     fn start(&self, stage: Stage, total: Option<u64>) {
         let bar = match (stage, total) {
-            (Stage::Download | Stage::Convert, Some(t)) => ProgressBar::with_draw_target(Some(t), self.target())
-                .with_style(
+            (Stage::Download | Stage::Convert, Some(t)) => {
+                ProgressBar::with_draw_target(Some(t), self.target()).with_style(
                     ProgressStyle::with_template(
                         "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
                     )
                     .expect("valid template")
                     .progress_chars("=> "),
-                ),
+                )
+            }
             (_, Some(t)) => ProgressBar::with_draw_target(Some(t), self.target()).with_style(
-                ProgressStyle::with_template("{prefix:>14} [{bar:30}] {percent:>3}% {msg} ETA {eta}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:>14} [{bar:30}] {percent:>3}% {msg} ETA {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             ),
             (_, None) => ProgressBar::with_draw_target(None, self.target()).with_style(
-                ProgressStyle::with_template("{prefix:>14} {spinner} {elapsed}").expect("valid template"),
+                ProgressStyle::with_template("{prefix:>14} {spinner} {elapsed}")
+                    .expect("valid template"),
             ),
         };
         bar.set_prefix(stage.label());
@@ -102,7 +106,11 @@ impl Sink for Ui {
                     if s == stage {
                         bar.finish_and_clear();
                         if !self.quiet {
-                            eprintln!("{:>14} done in {:.1} s", stage.label(), elapsed.as_secs_f64());
+                            eprintln!(
+                                "{:>14} done in {:.1} s",
+                                stage.label(),
+                                elapsed.as_secs_f64()
+                            );
                         }
                     } else {
                         *guard = Some((s, bar));

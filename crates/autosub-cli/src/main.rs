@@ -327,7 +327,15 @@ fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink)
     let mut formats = a.format.clone();
     formats.dedup();
     let (rec, model_name) = load_model(&a.asr, models_dir, ui)?;
-    let tr = pipeline::transcribe_file(&rec, &a.input, &TranscribeOptions { asr, tools: Tools::default() }, sink)?;
+    let tr = pipeline::transcribe_file(
+        &rec,
+        &a.input,
+        &TranscribeOptions {
+            asr,
+            tools: Tools::default(),
+        },
+        sink,
+    )?;
     let t0 = std::time::Instant::now();
     let mut doc = pipeline::document(&tr, &model_name, &profile);
     let seg_ms = t0.elapsed().as_millis() as u64;
@@ -336,7 +344,12 @@ fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink)
     let paths = pipeline::output_paths(&out_dir, &stem_of(&a.input), &formats);
     let files: Vec<(PathBuf, String)> = paths
         .iter()
-        .map(|(f, p)| (p.clone(), pipeline::render(&doc, *f, &AssStyle::default(), video)))
+        .map(|(f, p)| {
+            (
+                p.clone(),
+                pipeline::render(&doc, *f, &AssStyle::default(), video),
+            )
+        })
         .collect();
     pipeline::write_files_atomically(&files)?;
     ui.clear();
@@ -376,20 +389,40 @@ fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink)
     Ok(exit::OK)
 }
 
-fn transcribe(a: TranscribeArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+fn transcribe(
+    a: TranscribeArgs,
+    models_dir: &Path,
+    ui: &display::Ui,
+    sink: &dyn Sink,
+) -> Result<u8> {
     let profile = profile(&a.profile)?;
     let asr = asr_options(&a.asr)?;
     autosub_core::media::check_input_file(&a.input)?;
     let output = a.output.clone().unwrap_or_else(|| {
-        let dir = a.input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = a
+            .input
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         dir.join(format!("{}.json", stem_of(&a.input)))
     });
     if output != Path::new("-") {
-        let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         pipeline::check_output_dir(dir)?;
     }
     let (rec, model_name) = load_model(&a.asr, models_dir, ui)?;
-    let tr = pipeline::transcribe_file(&rec, &a.input, &TranscribeOptions { asr, tools: Tools::default() }, sink)?;
+    let tr = pipeline::transcribe_file(
+        &rec,
+        &a.input,
+        &TranscribeOptions {
+            asr,
+            tools: Tools::default(),
+        },
+        sink,
+    )?;
     let doc = pipeline::document(&tr, &model_name, &profile);
     ui.clear();
     for w in &doc.warnings {
@@ -400,7 +433,12 @@ fn transcribe(a: TranscribeArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn
 }
 
 fn write_doc_output(output: &Path, doc: &Document, format: Format) -> Result<()> {
-    let text = pipeline::render(doc, format, &AssStyle::default(), autosub_subs::VideoSize::default());
+    let text = pipeline::render(
+        doc,
+        format,
+        &AssStyle::default(),
+        autosub_subs::VideoSize::default(),
+    );
     if output == Path::new("-") {
         print!("{text}");
     } else {
@@ -417,7 +455,10 @@ fn read_text(path: &Path) -> Result<String> {
 }
 
 fn format_of(path: &Path) -> Result<Format> {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     ext.parse::<Format>().map_err(|_| {
         bad(format!(
             "cannot tell the subtitle format of {} from its extension; use .srt, .vtt, .ass or .json",
@@ -429,7 +470,8 @@ fn format_of(path: &Path) -> Result<Format> {
 fn segment(a: SegmentArgs) -> Result<u8> {
     let profile = profile(&a.profile)?;
     let text = read_text(&a.input)?;
-    let mut doc = autosub_subs::parse_json(&text).with_context(|| format!("reading {}", a.input.display()))?;
+    let mut doc = autosub_subs::parse_json(&text)
+        .with_context(|| format!("reading {}", a.input.display()))?;
     if doc.words.is_empty() && !doc.cues.is_empty() {
         return Err(bad(format!(
             "{} has cues but no word timings, so it cannot be re-cut; use the JSON written by `autosub transcribe`",
@@ -438,7 +480,11 @@ fn segment(a: SegmentArgs) -> Result<u8> {
     }
     doc.cues = autosub_subs::segment(&doc.words, &profile);
     doc.profile = profile.name.clone();
-    let format = if a.output == Path::new("-") { Format::Json } else { format_of(&a.output)? };
+    let format = if a.output == Path::new("-") {
+        Format::Json
+    } else {
+        format_of(&a.output)?
+    };
     write_doc_output(&a.output, &doc, format)?;
     Ok(exit::OK)
 }
@@ -447,7 +493,8 @@ fn lint(a: LintArgs) -> Result<u8> {
     let profile = profile(&a.profile)?;
     let format = format_of(&a.file)?;
     let text = read_text(&a.file)?;
-    let cues = autosub_subs::parse_any(&text, format).with_context(|| format!("reading {}", a.file.display()))?;
+    let cues = autosub_subs::parse_any(&text, format)
+        .with_context(|| format!("reading {}", a.file.display()))?;
     let violations = autosub_subs::lint(&cues, &profile);
     if a.json {
         println!(
@@ -471,10 +518,19 @@ fn lint(a: LintArgs) -> Result<u8> {
             profile.name
         );
     }
-    Ok(if violations.is_empty() { exit::OK } else { exit::VIOLATIONS })
+    Ok(if violations.is_empty() {
+        exit::OK
+    } else {
+        exit::VIOLATIONS
+    })
 }
 
-fn models_cmd(m: ModelsCommand, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+fn models_cmd(
+    m: ModelsCommand,
+    models_dir: &Path,
+    ui: &display::Ui,
+    sink: &dyn Sink,
+) -> Result<u8> {
     match m {
         ModelsCommand::List => {
             let installed = autosub_models::list_installed(models_dir);
@@ -483,7 +539,12 @@ fn models_cmd(m: ModelsCommand, models_dir: &Path, ui: &display::Ui, sink: &dyn 
                 println!("no models installed");
             }
             for m in &installed {
-                println!("  {:<20} {:>8}  {}", m.name, display::fmt_bytes(m.size), m.path.display());
+                println!(
+                    "  {:<20} {:>8}  {}",
+                    m.name,
+                    display::fmt_bytes(m.size),
+                    m.path.display()
+                );
             }
             println!("installable (autosub models install NAME):");
             for e in autosub_models::CATALOG {
@@ -496,7 +557,11 @@ fn models_cmd(m: ModelsCommand, models_dir: &Path, ui: &display::Ui, sink: &dyn 
             ui.clear();
             println!("{}", path.display());
         }
-        ModelsCommand::Import { dir, name, quantize } => {
+        ModelsCommand::Import {
+            dir,
+            name,
+            quantize,
+        } => {
             let path = models::import(models_dir, &dir, name.as_deref(), &quantize, sink)?;
             ui.clear();
             println!("{}", path.display());

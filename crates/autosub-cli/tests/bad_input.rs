@@ -13,11 +13,20 @@ fn sample() -> std::path::PathBuf {
 }
 
 fn process_into(input: &Path, out: &Path) -> Run {
-    autosub(["-q".as_ref(), "process".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()])
+    autosub([
+        "-q".as_ref(),
+        "process".as_ref(),
+        input.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
 }
 
 fn assert_empty(dir: &Path) {
-    let left: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
 
@@ -28,7 +37,11 @@ fn assert_bad(run: &Run, code: i32, needle: &str) {
         "expected `{needle}` in: {}",
         run.stderr
     );
-    assert!(run.stderr.lines().count() <= 6, "message too long: {}", run.stderr);
+    assert!(
+        run.stderr.lines().count() <= 6,
+        "message too long: {}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -63,7 +76,11 @@ fn a_text_file_named_mp4() {
     let f = dir.path().join("notes.mp4");
     std::fs::write(&f, "these are my notes, not a video\n").unwrap();
     let out = tempfile::tempdir().unwrap();
-    assert_bad(&process_into(&f, out.path()), BAD_INPUT, "not a recognised audio/video format");
+    assert_bad(
+        &process_into(&f, out.path()),
+        BAD_INPUT,
+        "not a recognised audio/video format",
+    );
     assert_empty(out.path());
 }
 
@@ -72,7 +89,13 @@ fn a_truncated_mp4_without_its_index() {
     // Cameras write the index (moov) at the end: a cut-off upload has none.
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full.mp4");
-    ffmpeg(&["-i", sample().to_str().unwrap(), "-c", "copy", full.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        sample().to_str().unwrap(),
+        "-c",
+        "copy",
+        full.to_str().unwrap(),
+    ]);
     let bytes = std::fs::read(&full).unwrap();
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
@@ -89,7 +112,13 @@ fn a_truncated_faststart_mp4_is_transcribed_in_part_with_a_warning() {
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let run = autosub(["process".as_ref(), cut.as_os_str(), "--out".as_ref(), out.path().as_os_str(), "--json".as_ref()]);
+    let run = autosub([
+        "process".as_ref(),
+        cut.as_os_str(),
+        "--out".as_ref(),
+        out.path().as_os_str(),
+        "--json".as_ref(),
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert!(v["cues"].as_u64().unwrap() >= 1);
@@ -100,9 +129,20 @@ fn a_truncated_faststart_mp4_is_transcribed_in_part_with_a_warning() {
 fn a_file_without_audio() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("silent-film.mp4");
-    ffmpeg(&["-i", sample().to_str().unwrap(), "-an", "-c:v", "copy", f.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        sample().to_str().unwrap(),
+        "-an",
+        "-c:v",
+        "copy",
+        f.to_str().unwrap(),
+    ]);
     let out = tempfile::tempdir().unwrap();
-    assert_bad(&process_into(&f, out.path()), BAD_INPUT, "has no audio stream");
+    assert_bad(
+        &process_into(&f, out.path()),
+        BAD_INPUT,
+        "has no audio stream",
+    );
     assert_empty(out.path());
 }
 
@@ -110,15 +150,31 @@ fn a_file_without_audio() {
 fn silent_audio_succeeds_with_empty_subtitles_and_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("silence.m4a");
-    ffmpeg(&["-f", "lavfi", "-t", "8", "-i", "anullsrc=r=44100:cl=stereo", "-c:a", "aac", f.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-t",
+        "8",
+        "-i",
+        "anullsrc=r=44100:cl=stereo",
+        "-c:a",
+        "aac",
+        f.to_str().unwrap(),
+    ]);
     let out = tempfile::tempdir().unwrap();
-    let run = autosub(["process".as_ref(), f.as_os_str(), "--out".as_ref(), out.path().as_os_str()]);
+    let run = autosub([
+        "process".as_ref(),
+        f.as_os_str(),
+        "--out".as_ref(),
+        out.path().as_os_str(),
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("warning: no speech"), "{}", run.stderr);
     let srt = std::fs::read_to_string(out.path().join("silence.srt")).unwrap();
     assert!(srt.trim().is_empty(), "{srt}");
     let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("silence.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("silence.json")).unwrap())
+            .unwrap();
     assert_eq!(doc["cues"].as_array().unwrap().len(), 0);
     assert!(!doc["warnings"].as_array().unwrap().is_empty());
 }
@@ -126,14 +182,25 @@ fn silent_audio_succeeds_with_empty_subtitles_and_a_warning() {
 #[test]
 fn odd_paths_with_spaces_quotes_colons_and_cyrillic() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["my talk: \"final\" it's [1].mp4", "видео с пробелом.mp4", "-starts-with-dash.mp4", "100% {x}\\y.mp4"] {
+    for name in [
+        "my talk: \"final\" it's [1].mp4",
+        "видео с пробелом.mp4",
+        "-starts-with-dash.mp4",
+        "100% {x}\\y.mp4",
+    ] {
         let f = dir.path().join(name);
         std::fs::copy(sample(), &f).unwrap();
         let out = dir.path().join(format!("out {}", name.len()));
         std::fs::create_dir(&out).unwrap();
         let run = autosub([
-            "-q".as_ref(), "process".as_ref(), "--format".as_ref(), "srt".as_ref(), "--out".as_ref(),
-            out.as_os_str(), "--".as_ref(), f.as_os_str(),
+            "-q".as_ref(),
+            "process".as_ref(),
+            "--format".as_ref(),
+            "srt".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--".as_ref(),
+            f.as_os_str(),
         ]);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         let stem = name.trim_end_matches(".mp4");
@@ -164,7 +231,11 @@ fn ffmpeg_missing_from_path() {
         .unwrap()
         .into();
     assert_bad(&run, MISSING_DEPENDENCY, "not found in PATH");
-    assert!(run.stderr.contains("apt-get install ffmpeg"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("apt-get install ffmpeg"),
+        "{}",
+        run.stderr
+    );
     assert_empty(out.path());
 }
 
@@ -182,15 +253,31 @@ fn a_missing_model_prints_the_install_command() {
         .unwrap()
         .into();
     assert_eq!(run.code, MISSING_DEPENDENCY, "{}", run.stderr);
-    assert!(run.stderr.contains("autosub models install base"), "{}", run.stderr);
-    assert!(run.stderr.contains("autosub models import"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("autosub models install base"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("autosub models import"),
+        "{}",
+        run.stderr
+    );
     assert_empty(out.path());
 }
 
 #[test]
 fn a_bad_language_code_is_bad_input() {
     let out = tempfile::tempdir().unwrap();
-    let run = autosub(["-q".as_ref(), "process".as_ref(), sample().as_os_str(), "--out".as_ref(), out.path().as_os_str(), "--lang".as_ref(), "klingon".as_ref()]);
+    let run = autosub([
+        "-q".as_ref(),
+        "process".as_ref(),
+        sample().as_os_str(),
+        "--out".as_ref(),
+        out.path().as_os_str(),
+        "--lang".as_ref(),
+        "klingon".as_ref(),
+    ]);
     assert_bad(&run, BAD_INPUT, "unknown language code");
     assert_empty(out.path());
 }

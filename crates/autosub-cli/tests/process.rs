@@ -9,7 +9,12 @@ fn sample() -> std::path::PathBuf {
 }
 
 fn lint(file: &Path, profile: &str) -> Run {
-    autosub(["lint".as_ref(), file.as_os_str(), "--profile".as_ref(), profile.as_ref()])
+    autosub([
+        "lint".as_ref(),
+        file.as_os_str(),
+        "--profile".as_ref(),
+        profile.as_ref(),
+    ])
 }
 
 /// Every cue starts within 0.3 s of the first word it contains.
@@ -20,19 +25,34 @@ fn assert_cue_starts_near_words(doc: &serde_json::Value) {
         let words = c["words"].as_array().expect("cues carry their words");
         let first = words[0]["start_ms"].as_i64().unwrap();
         let start = c["start_ms"].as_i64().unwrap();
-        assert!((start - first).abs() <= 300, "cue {}: starts at {start}, first word at {first}", i + 1);
+        assert!(
+            (start - first).abs() <= 300,
+            "cue {}: starts at {start}, first word at {first}",
+            i + 1
+        );
     }
 }
 
 #[test]
 fn process_writes_all_formats_that_pass_lint() {
     let dir = tempfile::tempdir().unwrap();
-    let run = autosub(["process".as_ref(), sample().as_os_str(), "--out".as_ref(), dir.path().as_os_str(), "--json".as_ref()]).ok();
-    let summary: serde_json::Value = serde_json::from_str(&run.stdout).expect("--json prints JSON on stdout");
+    let run = autosub([
+        "process".as_ref(),
+        sample().as_os_str(),
+        "--out".as_ref(),
+        dir.path().as_os_str(),
+        "--json".as_ref(),
+    ])
+    .ok();
+    let summary: serde_json::Value =
+        serde_json::from_str(&run.stdout).expect("--json prints JSON on stdout");
     assert_eq!(summary["language"], "en");
     assert!(summary["cues"].as_u64().unwrap() >= 2);
     for stage in ["probe", "extract_audio", "transcribe", "segment"] {
-        assert!(summary["timings_ms"][stage].is_u64(), "timing of {stage} missing: {summary}");
+        assert!(
+            summary["timings_ms"][stage].is_u64(),
+            "timing of {stage} missing: {summary}"
+        );
     }
     for ext in ["srt", "vtt", "ass", "json"] {
         let f = dir.path().join(format!("sample.{ext}"));
@@ -44,14 +64,22 @@ fn process_writes_all_formats_that_pass_lint() {
     // Nothing else (no temporary files) is left.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
     let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sample.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sample.json")).unwrap())
+            .unwrap();
     assert_cue_starts_near_words(&doc);
     assert!(doc["words"][0]["prob"].as_f64().unwrap() > 0.0);
     assert_eq!(doc["model"], "base-q8_0");
     let srt = std::fs::read_to_string(dir.path().join("sample.srt")).unwrap();
-    assert!(srt.to_lowercase().contains("ask not what your country can do for you"), "{srt}");
+    assert!(
+        srt.to_lowercase()
+            .contains("ask not what your country can do for you"),
+        "{srt}"
+    );
     let ass = std::fs::read_to_string(dir.path().join("sample.ass")).unwrap();
-    assert!(ass.contains("PlayResX: 320") && ass.contains("PlayResY: 176"), "ASS laid out for the video size");
+    assert!(
+        ass.contains("PlayResX: 320") && ass.contains("PlayResY: 176"),
+        "ASS laid out for the video size"
+    );
 }
 
 #[test]
@@ -59,7 +87,14 @@ fn format_option_picks_formats_and_outputs_go_next_to_input() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("talk.mp4");
     std::fs::copy(sample(), &input).unwrap();
-    let run = autosub(["-q".as_ref(), "process".as_ref(), input.as_os_str(), "--format".as_ref(), "srt,vtt".as_ref()]).ok();
+    let run = autosub([
+        "-q".as_ref(),
+        "process".as_ref(),
+        input.as_os_str(),
+        "--format".as_ref(),
+        "srt,vtt".as_ref(),
+    ])
+    .ok();
     assert!(dir.path().join("talk.srt").is_file());
     assert!(dir.path().join("talk.vtt").is_file());
     assert!(!dir.path().join("talk.ass").exists());
@@ -72,9 +107,19 @@ fn format_option_picks_formats_and_outputs_go_next_to_input() {
 #[test]
 fn shorts_profile_and_overrides() {
     let dir = tempfile::tempdir().unwrap();
-    autosub(["-q".as_ref(), "process".as_ref(), sample().as_os_str(), "--out".as_ref(), dir.path().as_os_str(), "--profile".as_ref(), "shorts".as_ref()]).ok();
+    autosub([
+        "-q".as_ref(),
+        "process".as_ref(),
+        sample().as_os_str(),
+        "--out".as_ref(),
+        dir.path().as_os_str(),
+        "--profile".as_ref(),
+        "shorts".as_ref(),
+    ])
+    .ok();
     let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sample.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sample.json")).unwrap())
+            .unwrap();
     for c in doc["cues"].as_array().unwrap() {
         assert_eq!(c["lines"].as_array().unwrap().len(), 1);
         let n = c["words"].as_array().unwrap().len();
@@ -86,8 +131,17 @@ fn shorts_profile_and_overrides() {
     // Overrides: 20 characters per line, one line.
     let dir2 = tempfile::tempdir().unwrap();
     autosub([
-        "-q".as_ref(), "process".as_ref(), sample().as_os_str(), "--out".as_ref(), dir2.path().as_os_str(),
-        "--max-chars".as_ref(), "20".as_ref(), "--max-lines".as_ref(), "1".as_ref(), "--format".as_ref(), "srt".as_ref(),
+        "-q".as_ref(),
+        "process".as_ref(),
+        sample().as_os_str(),
+        "--out".as_ref(),
+        dir2.path().as_os_str(),
+        "--max-chars".as_ref(),
+        "20".as_ref(),
+        "--max-lines".as_ref(),
+        "1".as_ref(),
+        "--format".as_ref(),
+        "srt".as_ref(),
     ])
     .ok();
     let srt = std::fs::read_to_string(dir2.path().join("sample.srt")).unwrap();
@@ -98,8 +152,12 @@ fn shorts_profile_and_overrides() {
         assert_eq!(text.len(), 1, "{block}");
     }
     let l = autosub([
-        "lint".as_ref(), dir2.path().join("sample.srt").as_os_str(), "--max-chars".as_ref(), "20".as_ref(),
-        "--max-lines".as_ref(), "1".as_ref(),
+        "lint".as_ref(),
+        dir2.path().join("sample.srt").as_os_str(),
+        "--max-chars".as_ref(),
+        "20".as_ref(),
+        "--max-lines".as_ref(),
+        "1".as_ref(),
     ]);
     assert_eq!(l.code, 0, "{}", l.stdout);
 }
@@ -109,17 +167,42 @@ fn transcribe_then_segment_with_another_profile() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("jfk.json");
     let wav = corpus().join("speech/en/en_jfk_inaugural_1961.wav");
-    autosub(["-q".as_ref(), "transcribe".as_ref(), wav.as_os_str(), "-o".as_ref(), json.as_os_str()]).ok();
+    autosub([
+        "-q".as_ref(),
+        "transcribe".as_ref(),
+        wav.as_os_str(),
+        "-o".as_ref(),
+        json.as_os_str(),
+    ])
+    .ok();
     let shorts = dir.path().join("shorts.json");
-    autosub(["segment".as_ref(), json.as_os_str(), "--profile".as_ref(), "shorts".as_ref(), "-o".as_ref(), shorts.as_os_str()]).ok();
-    let a: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&shorts).unwrap()).unwrap();
+    autosub([
+        "segment".as_ref(),
+        json.as_os_str(),
+        "--profile".as_ref(),
+        "shorts".as_ref(),
+        "-o".as_ref(),
+        shorts.as_os_str(),
+    ])
+    .ok();
+    let a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&shorts).unwrap()).unwrap();
     assert_eq!(a["words"], b["words"], "re-cutting keeps the words");
     assert_eq!(b["profile"], "shorts");
     assert!(b["cues"].as_array().unwrap().len() > a["cues"].as_array().unwrap().len());
     assert_eq!(lint(&shorts, "shorts").code, 0);
     let srt = dir.path().join("shorts.srt");
-    autosub(["segment".as_ref(), json.as_os_str(), "--profile".as_ref(), "shorts".as_ref(), "-o".as_ref(), srt.as_os_str()]).ok();
+    autosub([
+        "segment".as_ref(),
+        json.as_os_str(),
+        "--profile".as_ref(),
+        "shorts".as_ref(),
+        "-o".as_ref(),
+        srt.as_os_str(),
+    ])
+    .ok();
     assert_eq!(lint(&srt, "shorts").code, 0);
 }
 
@@ -137,7 +220,11 @@ fn lint_reports_every_violation_and_exits_1() {
     let run = lint(&f, "standard");
     assert_eq!(run.code, 1, "{}", run.stdout);
     for needle in ["cue 1", "cue 2", "cue 3"] {
-        assert!(run.stdout.contains(needle), "missing {needle}: {}", run.stdout);
+        assert!(
+            run.stdout.contains(needle),
+            "missing {needle}: {}",
+            run.stdout
+        );
     }
     assert!(run.stdout.lines().count() >= 5, "{}", run.stdout);
     let json = autosub(["lint".as_ref(), f.as_os_str(), "--json".as_ref()]);

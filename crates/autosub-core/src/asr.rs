@@ -49,7 +49,9 @@ impl Default for AsrOptions {
 
 /// All cores, at most 8 (whisper.cpp gains little beyond that).
 pub fn default_threads() -> u32 {
-    std::thread::available_parallelism().map_or(4, |n| n.get() as u32).clamp(1, 8)
+    std::thread::available_parallelism()
+        .map_or(4, |n| n.get() as u32)
+        .clamp(1, 8)
 }
 
 /// The result of recognition: words with timings on the source timeline.
@@ -84,9 +86,9 @@ impl Recognizer {
         let mut params = WhisperContextParameters::default();
         // Flash attention is off by default: measured slower on CPU here (60 s English, beam 5: 7.0 s vs 6.1 s).
         params.flash_attn(std::env::var_os("AUTOSUB_FLASH_ATTN").is_some());
-        let path_str = path
-            .to_str()
-            .ok_or_else(|| Error::BadInput(format!("model path {} is not valid UTF-8", path.display())))?;
+        let path_str = path.to_str().ok_or_else(|| {
+            Error::BadInput(format!("model path {} is not valid UTF-8", path.display()))
+        })?;
         let ctx = WhisperContext::new_with_params(path_str, params)
             .map_err(|e| Error::Asr(format!("cannot load model {}: {e}", path.display())))?;
         let multilingual = ctx.is_multilingual();
@@ -106,7 +108,12 @@ impl Recognizer {
     }
 
     /// Transcribes 16 kHz mono `samples`. Progress is reported as milliseconds of speech decoded.
-    pub fn transcribe(&self, samples: &[f32], opts: &AsrOptions, sink: &dyn Sink) -> Result<Recognition> {
+    pub fn transcribe(
+        &self,
+        samples: &[f32],
+        opts: &AsrOptions,
+        sink: &dyn Sink,
+    ) -> Result<Recognition> {
         let mut rec = Recognition::default();
         if let Some(lang) = &opts.language {
             validate_language(lang)?;
@@ -235,7 +242,9 @@ impl Recognizer {
             for seg in state.as_iter() {
                 let mut tokens = Vec::new();
                 for i in 0..seg.n_tokens() {
-                    let Some(tok) = seg.get_token(i) else { continue };
+                    let Some(tok) = seg.get_token(i) else {
+                        continue;
+                    };
                     let data = tok.token_data();
                     if data.id >= eot {
                         continue; // special and timestamp tokens
@@ -281,8 +290,10 @@ impl Recognizer {
         }
         rec.words = words;
         if rec.words.is_empty() {
-            rec.warnings
-                .push("no words were recognised in the detected speech: the subtitles are empty".to_owned());
+            rec.warnings.push(
+                "no words were recognised in the detected speech: the subtitles are empty"
+                    .to_owned(),
+            );
         }
         sink.event(Event::Finish {
             stage: Stage::Transcribe,
@@ -381,7 +392,9 @@ pub fn group_words(tokens: &[TokenInfo], per_token: bool) -> Vec<Word> {
     };
     for t in tokens {
         let starts_word = t.bytes.first() == Some(&b' ');
-        let complete_utf8 = cur.as_ref().is_none_or(|c| std::str::from_utf8(&c.bytes).is_ok());
+        let complete_utf8 = cur
+            .as_ref()
+            .is_none_or(|c| std::str::from_utf8(&c.bytes).is_ok());
         let new_word = cur.is_none() || starts_word || (per_token && complete_utf8);
         if new_word {
             if let Some(acc) = cur.take() {
@@ -568,7 +581,11 @@ mod tests {
     #[test]
     fn per_character_languages_split_tokens_at_char_boundaries() {
         let s = "你好".as_bytes();
-        let t = [tok(&s[..2], 0, 100), tok(&s[2..3], 100, 150), tok(&s[3..], 150, 300)];
+        let t = [
+            tok(&s[..2], 0, 100),
+            tok(&s[2..3], 100, 150),
+            tok(&s[3..], 150, 300),
+        ];
         let words = group_words(&t, true);
         let texts: Vec<_> = words.iter().map(|w| w.text.as_str()).collect();
         assert_eq!(texts, ["你", "好"]);

@@ -23,11 +23,10 @@ pub enum Error {
     BadInput(String),
     #[error("input file not found: {}", .0.display())]
     NotFound(PathBuf),
-    #[error("{program} was not found in PATH; install it (Debian/Ubuntu: `apt-get install {package}`)")]
-    ProgramMissing {
-        program: String,
-        package: String,
-    },
+    #[error(
+        "{program} was not found in PATH; install it (Debian/Ubuntu: `apt-get install {package}`)"
+    )]
+    ProgramMissing { program: String, package: String },
     #[error("{message}")]
     ModelMissing { message: String },
     #[error("cancelled")]
@@ -56,7 +55,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::BadInput(_) | Error::NotFound(_) | Error::Subs(_) => ErrorKind::BadInput,
-            Error::ProgramMissing { .. } | Error::ModelMissing { .. } => ErrorKind::MissingDependency,
+            Error::ProgramMissing { .. } | Error::ModelMissing { .. } => {
+                ErrorKind::MissingDependency
+            }
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Model(e) => crate::models::error_kind(e),
             Error::Write { .. } => ErrorKind::BadInput,

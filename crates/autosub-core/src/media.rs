@@ -19,8 +19,10 @@ pub struct Tools {
 impl Default for Tools {
     fn default() -> Self {
         Tools {
-            ffmpeg: std::env::var_os("AUTOSUB_FFMPEG").map_or_else(|| "ffmpeg".into(), PathBuf::from),
-            ffprobe: std::env::var_os("AUTOSUB_FFPROBE").map_or_else(|| "ffprobe".into(), PathBuf::from),
+            ffmpeg: std::env::var_os("AUTOSUB_FFMPEG")
+                .map_or_else(|| "ffmpeg".into(), PathBuf::from),
+            ffprobe: std::env::var_os("AUTOSUB_FFPROBE")
+                .map_or_else(|| "ffprobe".into(), PathBuf::from),
         }
     }
 }
@@ -57,8 +59,15 @@ pub struct AudioStream {
 pub fn check_input_file(path: &Path) -> Result<()> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(path.into())),
-        Err(e) => return Err(Error::BadInput(format!("cannot read {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound(path.into()))
+        }
+        Err(e) => {
+            return Err(Error::BadInput(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
     };
     if meta.is_dir() {
         return Err(Error::BadInput(format!(
@@ -67,9 +76,13 @@ pub fn check_input_file(path: &Path) -> Result<()> {
         )));
     }
     if meta.len() == 0 {
-        return Err(Error::BadInput(format!("{} is empty (0 bytes)", path.display())));
+        return Err(Error::BadInput(format!(
+            "{} is empty (0 bytes)",
+            path.display()
+        )));
     }
-    std::fs::File::open(path).map_err(|e| Error::BadInput(format!("cannot read {}: {e}", path.display())))?;
+    std::fs::File::open(path)
+        .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", path.display())))?;
     Ok(())
 }
 
@@ -86,7 +99,14 @@ pub fn ffmpeg_input_arg(path: &Path) -> Result<std::ffi::OsString> {
 pub fn probe(tools: &Tools, path: &Path, sink: &dyn Sink) -> Result<MediaInfo> {
     check_input_file(path)?;
     let out = Cmd::new(&tools.ffprobe, "ffmpeg")
-        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
         .arg(ffmpeg_input_arg(path)?)
         .capture_stdout()
         .timeout(Duration::from_secs(120))
@@ -95,13 +115,14 @@ pub fn probe(tools: &Tools, path: &Path, sink: &dyn Sink) -> Result<MediaInfo> {
         return Err(Error::BadInput(format!(
             "{} is not a media file ffmpeg can read: {}",
             path.display(),
-            explain_ffmpeg_error(&out.stderr_tail)
+            explain_ffmpeg_error(&out.stderr_tail, looks_like_mp4(path))
         )));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| Error::ProgramFailed {
-        program: "ffprobe".into(),
-        message: format!("unreadable JSON output: {e}"),
-    })?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| Error::ProgramFailed {
+            program: "ffprobe".into(),
+            message: format!("unreadable JSON output: {e}"),
+        })?;
     parse_probe(path, &v)
 }
 
@@ -117,20 +138,30 @@ pub fn parse_probe(path: &Path, v: &serde_json::Value) -> Result<MediaInfo> {
     let video = streams
         .iter()
         .find(|s| {
-            s["codec_type"] == "video" && s["disposition"]["attached_pic"].as_i64().unwrap_or(0) == 0
+            s["codec_type"] == "video"
+                && s["disposition"]["attached_pic"].as_i64().unwrap_or(0) == 0
         })
         .map(|s| VideoStream {
             codec: s["codec_name"].as_str().unwrap_or("").to_owned(),
             width: s["width"].as_u64().unwrap_or(0) as u32,
             height: s["height"].as_u64().unwrap_or(0) as u32,
             rotation: rotation_of(s),
-            fps: s["avg_frame_rate"].as_str().and_then(parse_rational).filter(|f| *f > 0.0),
+            fps: s["avg_frame_rate"]
+                .as_str()
+                .and_then(parse_rational)
+                .filter(|f| *f > 0.0),
         });
-    let audio = streams.iter().find(|s| s["codec_type"] == "audio").map(|s| AudioStream {
-        codec: s["codec_name"].as_str().unwrap_or("").to_owned(),
-        sample_rate: s["sample_rate"].as_str().and_then(|r| r.parse().ok()).unwrap_or(0),
-        channels: s["channels"].as_u64().unwrap_or(0) as u32,
-    });
+    let audio = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .map(|s| AudioStream {
+            codec: s["codec_name"].as_str().unwrap_or("").to_owned(),
+            sample_rate: s["sample_rate"]
+                .as_str()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0),
+            channels: s["channels"].as_u64().unwrap_or(0) as u32,
+        });
     if video.is_none() && audio.is_none() {
         return Err(Error::BadInput(format!(
             "{} has neither a video nor an audio stream",
@@ -148,10 +179,15 @@ pub fn parse_probe(path: &Path, v: &serde_json::Value) -> Result<MediaInfo> {
 
 fn rotation_of(stream: &serde_json::Value) -> i32 {
     let from_side = stream["side_data_list"].as_array().and_then(|l| {
-        l.iter()
-            .find_map(|d| d["rotation"].as_i64().or_else(|| d["rotation"].as_str()?.parse().ok()))
+        l.iter().find_map(|d| {
+            d["rotation"]
+                .as_i64()
+                .or_else(|| d["rotation"].as_str()?.parse().ok())
+        })
     });
-    let from_tag = stream["tags"]["rotate"].as_str().and_then(|r| r.parse::<i64>().ok());
+    let from_tag = stream["tags"]["rotate"]
+        .as_str()
+        .and_then(|r| r.parse::<i64>().ok());
     let r = from_side.or(from_tag).unwrap_or(0);
     (r.rem_euclid(360)) as i32
 }
@@ -162,17 +198,28 @@ fn parse_rational(s: &str) -> Option<f64> {
     (d != 0.0).then(|| n / d)
 }
 
+/// Whether the file starts like an MP4/MOV (an `ftyp` box), so a missing index means truncation, not a text
+/// file with the wrong extension.
+fn looks_like_mp4(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head[4..8] == b"ftyp"
+}
+
 /// A short reason for the most common ffmpeg read failures, from its last stderr lines.
-fn explain_ffmpeg_error(lines: &[String]) -> String {
+fn explain_ffmpeg_error(lines: &[String], mp4_header: bool) -> String {
     let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
     let last = lines
         .iter()
         .rev()
         .find(|l| !l.trim().is_empty())
         .map_or("", |l| l.trim());
-    let hint = if has("moov atom not found") {
+    let hint = if has("moov atom not found") && mp4_header {
         "the file is truncated or incomplete (its MP4 index is missing)"
-    } else if has("Invalid data found when processing input") {
+    } else if has("Invalid data found when processing input") || has("moov atom not found") {
         "the content is not a recognised audio/video format"
     } else if has("Permission denied") {
         "permission denied"
@@ -205,7 +252,16 @@ pub fn extract_audio(tools: &Tools, info: &MediaInfo, sink: &dyn Sink) -> Result
     }
     let mut decode_errors = Vec::new();
     let out = Cmd::new(&tools.ffmpeg, "ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-v", "error", "-nostats", "-progress", "pipe:2", "-i"])
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-v",
+            "error",
+            "-nostats",
+            "-progress",
+            "pipe:2",
+            "-i",
+        ])
         .arg(ffmpeg_input_arg(&info.path)?)
         .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar"])
         .arg(SAMPLE_RATE.to_string())
@@ -233,7 +289,7 @@ pub fn extract_audio(tools: &Tools, info: &MediaInfo, sink: &dyn Sink) -> Result
         return Err(Error::BadInput(format!(
             "cannot decode the audio of {}: {}",
             info.path.display(),
-            explain_ffmpeg_error(&decode_errors)
+            explain_ffmpeg_error(&decode_errors, looks_like_mp4(&info.path))
         )));
     }
     if samples.is_empty() {
@@ -265,7 +321,10 @@ mod tests {
         .unwrap();
         let info = parse_probe(Path::new("x.mp4"), &v).unwrap();
         let video = info.video.unwrap();
-        assert_eq!((video.width, video.height, video.rotation), (1920, 1080, 270));
+        assert_eq!(
+            (video.width, video.height, video.rotation),
+            (1920, 1080, 270)
+        );
         assert!((video.fps.unwrap() - 29.97).abs() < 0.01);
         assert_eq!(info.duration_ms, Some(12345));
         assert_eq!(info.audio.unwrap().sample_rate, 48000);
@@ -274,7 +333,10 @@ mod tests {
     #[test]
     fn probe_json_without_streams_is_bad_input() {
         let v: serde_json::Value = serde_json::from_str(r#"{"streams":[],"format":{}}"#).unwrap();
-        assert!(matches!(parse_probe(Path::new("x"), &v), Err(Error::BadInput(_))));
+        assert!(matches!(
+            parse_probe(Path::new("x"), &v),
+            Err(Error::BadInput(_))
+        ));
     }
 
     #[test]

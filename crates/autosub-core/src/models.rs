@@ -56,7 +56,9 @@ pub fn resolve(dir: &Path, name_or_path: &str) -> Result<(PathBuf, String)> {
         dir.display()
     );
     if installable {
-        message.push_str(&format!("  Install it with:  autosub models install {base}\n"));
+        message.push_str(&format!(
+            "  Install it with:  autosub models install {base}\n"
+        ));
     }
     message.push_str(
         "  Or convert a faster-whisper model folder you have:  autosub models import DIR\n  \
@@ -66,7 +68,11 @@ pub fn resolve(dir: &Path, name_or_path: &str) -> Result<(PathBuf, String)> {
 }
 
 /// Progress adapter: model-crate callbacks report (done, total) and return false to cancel.
-fn progress_fn<'a>(sink: &'a dyn Sink, stage: Stage, started: &'a mut bool) -> impl FnMut(u64, u64) -> bool + 'a {
+fn progress_fn<'a>(
+    sink: &'a dyn Sink,
+    stage: Stage,
+    started: &'a mut bool,
+) -> impl FnMut(u64, u64) -> bool + 'a {
     move |done, total| {
         if !*started {
             *started = true;
@@ -94,7 +100,12 @@ pub fn install(dir: &Path, name: &str, base_url: Option<&str>, sink: &dyn Sink) 
     }
     let t0 = std::time::Instant::now();
     let mut started = false;
-    let report = autosub_models::download_model(entry, dir, &opts, &mut progress_fn(sink, Stage::Download, &mut started))?;
+    let report = autosub_models::download_model(
+        entry,
+        dir,
+        &opts,
+        &mut progress_fn(sink, Stage::Download, &mut started),
+    )?;
     sink.event(Event::Finish {
         stage: Stage::Download,
         elapsed: t0.elapsed(),
@@ -103,7 +114,13 @@ pub fn install(dir: &Path, name: &str, base_url: Option<&str>, sink: &dyn Sink) 
 }
 
 /// Converts a faster-whisper (CTranslate2) model folder and installs it in `dir`.
-pub fn import(dir: &Path, src: &Path, name: Option<&str>, quant: &str, sink: &dyn Sink) -> Result<PathBuf> {
+pub fn import(
+    dir: &Path,
+    src: &Path,
+    name: Option<&str>,
+    quant: &str,
+    sink: &dyn Sink,
+) -> Result<PathBuf> {
     let quant: autosub_models::Quant = quant
         .parse()
         .map_err(|_| Error::BadInput(format!("unknown weight type `{quant}`; use f16 or q8_0")))?;

@@ -34,7 +34,9 @@ pub fn transcribe_file(
     sink: &dyn Sink,
 ) -> Result<Transcription> {
     let mut timings_ms = BTreeMap::new();
-    let (media, t) = run_stage(sink, Stage::Probe, None, || media::probe(&opts.tools, input, sink))?;
+    let (media, t) = run_stage(sink, Stage::Probe, None, || {
+        media::probe(&opts.tools, input, sink)
+    })?;
     timings_ms.insert(Stage::Probe.id().to_owned(), t.as_millis() as u64);
     let (audio, t) = run_stage(sink, Stage::ExtractAudio, media.duration_ms, || {
         media::extract_audio(&opts.tools, &media, sink)
@@ -50,7 +52,10 @@ pub fn transcribe_file(
     }
     let t0 = std::time::Instant::now();
     let recognition = recognizer.transcribe(&audio.samples, &opts.asr, sink)?;
-    timings_ms.insert(Stage::Transcribe.id().to_owned(), t0.elapsed().as_millis() as u64);
+    timings_ms.insert(
+        Stage::Transcribe.id().to_owned(),
+        t0.elapsed().as_millis() as u64,
+    );
     warnings.extend(recognition.warnings.iter().cloned());
     Ok(Transcription {
         media,
@@ -149,7 +154,10 @@ pub fn write_files_atomically(files: &[(PathBuf, String)]) -> Result<()> {
         }
     };
     for (path, content) in files {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
         if let Err(e) = std::fs::write(&tmp, content) {
             let _ = std::fs::remove_file(&tmp);
@@ -195,7 +203,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ok = dir.path().join("a.srt");
         let bad = dir.path().join("no-such-dir").join("b.srt");
-        let err = write_files_atomically(&[(ok.clone(), "x".into()), (bad, "y".into())]).unwrap_err();
+        let err =
+            write_files_atomically(&[(ok.clone(), "x".into()), (bad, "y".into())]).unwrap_err();
         assert!(matches!(err, Error::Write { .. }));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

@@ -67,7 +67,8 @@ impl Cmd {
         self
     }
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, it: I) -> Self {
-        self.args.extend(it.into_iter().map(|a| a.as_ref().to_owned()));
+        self.args
+            .extend(it.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
     /// Kill the child if it runs longer than this in total.
@@ -195,7 +196,8 @@ impl Cmd {
                     last_activity = Instant::now();
                     continue;
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
+                Err(mpsc::RecvTimeoutError::Timeout)
+                | Err(mpsc::RecvTimeoutError::Disconnected) => {}
             }
             if failure.is_none() {
                 if sink.is_cancelled() {
@@ -296,7 +298,11 @@ fn read_line_cr_lf(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<u
 fn log_command(line: &str) {
     if let Some(path) = std::env::var_os("AUTOSUB_COMMAND_LOG") {
         use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{line}");
         }
     }

@@ -97,7 +97,11 @@ impl VoiceMap {
         sorted.sort_by(|a, b| a.total_cmp(b));
         // Noise floor: a low percentile. In dense speech the quietest 10 % are the pauses between words. Digital
         // silence (inserted gaps, padding) says nothing about the recording's own noise: leave it out.
-        let audible: Vec<f32> = sorted.iter().copied().filter(|e| *e > DIGITAL_SILENCE_DBFS).collect();
+        let audible: Vec<f32> = sorted
+            .iter()
+            .copied()
+            .filter(|e| *e > DIGITAL_SILENCE_DBFS)
+            .collect();
         let floor = if audible.is_empty() {
             percentile(&sorted, 0.10)
         } else {
@@ -116,7 +120,12 @@ impl VoiceMap {
     }
 
     fn is_voiced_at(&self, ms: u64) -> bool {
-        self.frame_ms > 0 && self.voiced.get((ms / self.frame_ms) as usize).copied().unwrap_or(false)
+        self.frame_ms > 0
+            && self
+                .voiced
+                .get((ms / self.frame_ms) as usize)
+                .copied()
+                .unwrap_or(false)
     }
 
     /// Tightens word timings to the audio: a word whose start lies in silence starts at the first voiced frame
@@ -189,13 +198,18 @@ pub fn spans_of(map: &VoiceMap, n_samples: usize, opts: &VadOptions) -> Vec<Span
     let mut merged: Vec<Span> = Vec::new();
     for s in raw {
         match merged.last_mut() {
-            Some(last) if s.start_ms - last.end_ms < opts.min_silence_ms as u64 => last.end_ms = s.end_ms,
+            Some(last) if s.start_ms - last.end_ms < opts.min_silence_ms as u64 => {
+                last.end_ms = s.end_ms
+            }
             _ => merged.push(s),
         }
     }
     let total_ms = n_samples as u64 * 1000 / SAMPLE_RATE as u64;
     let mut out: Vec<Span> = Vec::new();
-    for s in merged.into_iter().filter(|s| s.len_ms() >= opts.min_speech_ms as u64) {
+    for s in merged
+        .into_iter()
+        .filter(|s| s.len_ms() >= opts.min_speech_ms as u64)
+    {
         let padded = Span {
             start_ms: s.start_ms.saturating_sub(opts.pad_ms as u64),
             end_ms: (s.end_ms + opts.pad_ms as u64).min(total_ms),
@@ -213,7 +227,13 @@ pub fn group_spans(spans: &[Span], long_silence_ms: u64) -> Vec<Chunk> {
     let mut out: Vec<Chunk> = Vec::new();
     for s in spans {
         match out.last_mut() {
-            Some(c) if c.pieces.last().is_some_and(|p| s.start_ms < p.end_ms + long_silence_ms) => c.pieces.push(*s),
+            Some(c)
+                if c.pieces
+                    .last()
+                    .is_some_and(|p| s.start_ms < p.end_ms + long_silence_ms) =>
+            {
+                c.pieces.push(*s)
+            }
             _ => out.push(Chunk { pieces: vec![*s] }),
         }
     }
@@ -284,14 +304,18 @@ mod tests {
     fn tone(ms: u64, amp: f32) -> Vec<f32> {
         let n = (ms * SAMPLE_RATE as u64 / 1000) as usize;
         (0..n)
-            .map(|i| amp * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / SAMPLE_RATE as f32).sin())
+            .map(|i| {
+                amp * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / SAMPLE_RATE as f32).sin()
+            })
             .collect()
     }
     fn noise(ms: u64, amp: f32, seed: &mut u64) -> Vec<f32> {
         let n = (ms * SAMPLE_RATE as u64 / 1000) as usize;
         (0..n)
             .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 amp * (((*seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5)
             })
             .collect()
@@ -319,9 +343,18 @@ mod tests {
         s.extend(noise(2000, 0.003, &mut seed));
         let spans = detect_speech(&s, &VadOptions::default());
         assert_eq!(spans.len(), 2, "{spans:?}");
-        assert!(spans[0].start_ms >= 2500 && spans[0].start_ms <= 3000, "{spans:?}");
-        assert!(spans[0].end_ms >= 5000 && spans[0].end_ms <= 5500, "{spans:?}");
-        assert!(spans[1].start_ms >= 9500 && spans[1].start_ms <= 10_000, "{spans:?}");
+        assert!(
+            spans[0].start_ms >= 2500 && spans[0].start_ms <= 3000,
+            "{spans:?}"
+        );
+        assert!(
+            spans[0].end_ms >= 5000 && spans[0].end_ms <= 5500,
+            "{spans:?}"
+        );
+        assert!(
+            spans[1].start_ms >= 9500 && spans[1].start_ms <= 10_000,
+            "{spans:?}"
+        );
     }
 
     #[test]
@@ -349,16 +382,35 @@ mod tests {
         assert!((1000..=1020).contains(&words[0].start_ms), "{words:?}");
         assert!((1980..=2020).contains(&words[0].end_ms), "{words:?}");
         // A word entirely in voice is untouched.
-        let mut inside = vec![autosub_subs::Word { text: " x".into(), start_ms: 1200, end_ms: 1500, prob: 1.0 }];
+        let mut inside = vec![autosub_subs::Word {
+            text: " x".into(),
+            start_ms: 1200,
+            end_ms: 1500,
+            prob: 1.0,
+        }];
         map.refine_words(&mut inside);
         assert_eq!((inside[0].start_ms, inside[0].end_ms), (1200, 1500));
         // A very short word placed in the silence before the voice moves as a whole, before the next word.
         let mut short = vec![
-            autosub_subs::Word { text: " and".into(), start_ms: 800, end_ms: 830, prob: 1.0 },
-            autosub_subs::Word { text: " so".into(), start_ms: 1300, end_ms: 1500, prob: 1.0 },
+            autosub_subs::Word {
+                text: " and".into(),
+                start_ms: 800,
+                end_ms: 830,
+                prob: 1.0,
+            },
+            autosub_subs::Word {
+                text: " so".into(),
+                start_ms: 1300,
+                end_ms: 1500,
+                prob: 1.0,
+            },
         ];
         map.refine_words(&mut short);
-        assert_eq!((short[0].start_ms, short[0].end_ms), (1000, 1030), "{short:?}");
+        assert_eq!(
+            (short[0].start_ms, short[0].end_ms),
+            (1000, 1030),
+            "{short:?}"
+        );
     }
 
     #[test]
@@ -371,15 +423,27 @@ mod tests {
         s.extend(vec![0.0; 16_000 * 20]);
         let spans = detect_speech(&s, &VadOptions::default());
         assert_eq!(spans.len(), 1, "{spans:?}");
-        assert!(spans[0].start_ms >= 1500 && spans[0].end_ms <= 3500, "{spans:?}");
+        assert!(
+            spans[0].start_ms >= 1500 && spans[0].end_ms <= 3500,
+            "{spans:?}"
+        );
     }
 
     #[test]
     fn long_silences_separate_groups() {
         let spans = [
-            Span { start_ms: 0, end_ms: 1000 },
-            Span { start_ms: 2000, end_ms: 3000 },
-            Span { start_ms: 9000, end_ms: 9500 },
+            Span {
+                start_ms: 0,
+                end_ms: 1000,
+            },
+            Span {
+                start_ms: 2000,
+                end_ms: 3000,
+            },
+            Span {
+                start_ms: 9000,
+                end_ms: 9500,
+            },
         ];
         let groups = group_spans(&spans, 3000);
         assert_eq!(groups.len(), 2);
@@ -390,12 +454,23 @@ mod tests {
     #[test]
     fn compacted_speech_maps_back_to_source_time() {
         let spans = [
-            Span { start_ms: 0, end_ms: 10_000 },
-            Span { start_ms: 40_000, end_ms: 55_000 },
-            Span { start_ms: 60_000, end_ms: 70_000 },
+            Span {
+                start_ms: 0,
+                end_ms: 10_000,
+            },
+            Span {
+                start_ms: 40_000,
+                end_ms: 55_000,
+            },
+            Span {
+                start_ms: 60_000,
+                end_ms: 70_000,
+            },
         ];
         let samples = vec![0.1; 16 * 70_000];
-        let chunk = Chunk { pieces: spans.to_vec() };
+        let chunk = Chunk {
+            pieces: spans.to_vec(),
+        };
         assert_eq!(chunk.len_ms(), 35_000);
         assert_eq!(chunk.to_source_ms(9_000), 9_000);
         assert_eq!(chunk.to_source_ms(12_000), 42_000);
@@ -406,5 +481,4 @@ mod tests {
         assert_eq!(chunk.to_source_span(9_800, 10_300), (9_800, 10_000));
         assert_eq!(chunk.to_source_span(10_100, 10_300), (40_100, 40_300));
     }
-
 }

@@ -9,7 +9,10 @@ pub fn bin() -> PathBuf {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The shared corpus of real recordings (`../shared/corpus` beside the repository, or `$AUTOSUB_CORPUS`).
@@ -27,9 +30,15 @@ pub fn corpus() -> PathBuf {
 
 /// The models folder the tests use; the model must be installed (scripts/setup.sh does it).
 pub fn models_dir() -> PathBuf {
-    let out = Command::new(bin()).args(["models", "path"]).output().unwrap();
+    let out = Command::new(bin())
+        .args(["models", "path"])
+        .output()
+        .unwrap();
     let dir = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    let found = Command::new(bin()).args(["models", "path", "base"]).output().unwrap();
+    let found = Command::new(bin())
+        .args(["models", "path", "base"])
+        .output()
+        .unwrap();
     assert!(
         found.status.success(),
         "the Whisper base model is not installed in {}: run scripts/setup.sh first\n{}",
@@ -47,7 +56,11 @@ pub struct Run {
 
 impl Run {
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "autosub failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "autosub failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -83,14 +96,24 @@ pub fn ffmpeg(args: &[&str]) {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Lower-case words without punctuation, for word error rate.
 pub fn norm_words(s: &str) -> Vec<String> {
     s.to_lowercase()
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect::<String>()
         .split_whitespace()
         .map(|w| w.trim_matches('\'').to_owned())
@@ -104,7 +127,9 @@ pub fn edit_distance(reference: &[String], hypothesis: &[String]) -> usize {
     for (i, r) in reference.iter().enumerate() {
         let mut cur = vec![i + 1; hypothesis.len() + 1];
         for (j, h) in hypothesis.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(r != h)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(r != h))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -115,7 +140,13 @@ pub fn edit_distance(reference: &[String], hypothesis: &[String]) -> usize {
 pub fn transcribe_json(media: &Path, extra: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("t.json");
-    let mut args: Vec<std::ffi::OsString> = vec!["-q".into(), "transcribe".into(), media.into(), "-o".into(), out.clone().into()];
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "-q".into(),
+        "transcribe".into(),
+        media.into(),
+        "-o".into(),
+        out.clone().into(),
+    ];
     args.extend(extra.iter().map(Into::into));
     autosub(args).ok();
     serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
