@@ -68,7 +68,11 @@ fn process_writes_all_formats_that_pass_lint() {
             .unwrap();
     assert_cue_starts_near_words(&doc);
     assert!(doc["words"][0]["prob"].as_f64().unwrap() > 0.0);
-    assert_eq!(doc["model"], "base-q8_0");
+    assert!(
+        doc["model"].as_str().unwrap().starts_with("base"),
+        "{}",
+        doc["model"]
+    );
     let srt = std::fs::read_to_string(dir.path().join("sample.srt")).unwrap();
     assert!(
         srt.to_lowercase()

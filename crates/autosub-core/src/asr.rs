@@ -194,6 +194,7 @@ impl Recognizer {
         let eot = self.ctx.token_eot();
         let mut kept: Vec<SegmentWords> = Vec::new();
         let mut done_ms = 0u64;
+        let mut invented = 0usize;
         for compact in &groups {
             let audio = compact.samples(samples);
             // Word timings are tightened on the group's audio, before mapping back, so a word Whisper placed in
@@ -259,6 +260,15 @@ impl Recognizer {
                 }
                 let mut words = group_words(&tokens, splits_per_character(&language));
                 voice.refine_words(&mut words);
+                // A segment none of whose words has a voiced frame within 100 ms was invented over silence.
+                // (Single words are kept: Whisper sometimes puts a real word's timestamp in the pause before it.)
+                if !words
+                    .iter()
+                    .any(|w| voice.has_voice(w.start_ms.saturating_sub(100), w.end_ms + 100))
+                {
+                    invented += words.len();
+                    words.clear();
+                }
                 let words = words
                     .into_iter()
                     .map(|w| {
@@ -283,9 +293,9 @@ impl Recognizer {
             }
         }
         let (words, dropped) = guard_segments(kept, &rec.speech);
-        if dropped > 0 {
+        if dropped > 0 || invented > 0 {
             sink.event(Event::Debug(&format!(
-                "hallucination guard dropped {dropped} segment(s)"
+                "hallucination guard dropped {dropped} segment(s) and {invented} word(s) over silence"
             )));
         }
         rec.words = words;

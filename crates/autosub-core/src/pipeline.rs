@@ -68,15 +68,9 @@ pub fn transcribe_file(
 
 /// Builds the JSON document (words, cues, metadata) of a transcription cut with `profile`.
 pub fn document(tr: &Transcription, model: &str, profile: &Profile) -> Document {
-    let mut cues = autosub_subs::segment(&tr.recognition.words, profile);
-    // The segmenter does not know the media's length: a last cue lingering past the end is cut back (never
-    // before its last word ends).
-    if let Some(last) = cues.last_mut() {
-        let last_word_end = last.words.last().map_or(last.start_ms, |w| w.end_ms);
-        if tr.duration_ms > 0 && last.end_ms > tr.duration_ms {
-            last.end_ms = tr.duration_ms.max(last_word_end).max(last.start_ms + 1);
-        }
-    }
+    // A last cue may linger a little past the end of the media (it keeps its minimum duration); players and
+    // ffmpeg simply stop showing it when the media ends.
+    let cues = autosub_subs::segment(&tr.recognition.words, profile);
     Document {
         version: 1,
         source: Some(tr.media.path.display().to_string()),

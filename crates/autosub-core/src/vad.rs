@@ -119,6 +119,16 @@ impl VoiceMap {
         }
     }
 
+    /// Whether any frame between `start_ms` and `end_ms` is voiced.
+    pub fn has_voice(&self, start_ms: u64, end_ms: u64) -> bool {
+        if self.frame_ms == 0 {
+            return false;
+        }
+        let a = (start_ms / self.frame_ms) as usize;
+        let b = (end_ms.div_ceil(self.frame_ms) as usize).min(self.voiced.len());
+        a < b && self.voiced[a..b].iter().any(|v| *v)
+    }
+
     fn is_voiced_at(&self, ms: u64) -> bool {
         self.frame_ms > 0
             && self
@@ -381,6 +391,7 @@ mod tests {
         map.refine_words(&mut words);
         assert!((1000..=1020).contains(&words[0].start_ms), "{words:?}");
         assert!((1980..=2020).contains(&words[0].end_ms), "{words:?}");
+        assert!(map.has_voice(900, 1100) && !map.has_voice(100, 900) && !map.has_voice(2100, 2900));
         // A word entirely in voice is untouched.
         let mut inside = vec![autosub_subs::Word {
             text: " x".into(),

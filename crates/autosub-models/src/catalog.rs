@@ -15,15 +15,16 @@
 //! models they describe an older upload (those files were re-uploaded 17 bytes longer, with
 //! the `<|endoftext|>` token added to the vocabulary), so SHA-1 is not used here.
 //!
-//! Note: `resolve/main` follows the repository's head. Should a file be re-uploaded, the
-//! downloader refuses it (checksum mismatch) rather than installing an unverified file.
+//! URLs are pinned to that revision (`resolve/<revision>`), so a later re-upload on the
+//! repository's head cannot change what is downloaded; the digest is checked all the same.
 
 use serde::Serialize;
 
 use crate::error::ModelError;
 
 /// Default download location (the `ggerganov/whisper.cpp` Hugging Face repository).
-pub const DEFAULT_BASE_URL: &str = "https://huggingface.co/ggerganov/whisper.cpp/resolve/main";
+pub const DEFAULT_BASE_URL: &str =
+    "https://huggingface.co/ggerganov/whisper.cpp/resolve/5359861c739e955e79d9a303bcbc70fb988958b1";
 
 /// The repository revision the catalog's digests were taken from.
 pub const CATALOG_REVISION: &str = "5359861c739e955e79d9a303bcbc70fb988958b1";
@@ -58,7 +59,7 @@ macro_rules! entry {
             name: $name,
             file_name: concat!("ggml-", $name, ".bin"),
             url: concat!(
-                "https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-",
+                "https://huggingface.co/ggerganov/whisper.cpp/resolve/5359861c739e955e79d9a303bcbc70fb988958b1/ggml-",
                 $name,
                 ".bin"
             ),
