@@ -195,7 +195,15 @@ fn main() -> ExitCode {
             if code == exit::CANCELLED {
                 eprintln!("autosub: cancelled");
             } else {
-                eprintln!("autosub: error: {e:#}");
+                // The top message, then any cause it does not already spell out.
+                let mut msg = e.to_string();
+                for cause in e.chain().skip(1) {
+                    let c = cause.to_string();
+                    if !msg.contains(&c) {
+                        msg = format!("{msg}: {c}");
+                    }
+                }
+                eprintln!("autosub: error: {msg}");
             }
             ExitCode::from(code)
         }
