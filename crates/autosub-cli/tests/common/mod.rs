@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The model every test runs: the default install of scripts/setup.sh.
+pub const TEST_MODEL: &str = "base-q8_0";
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_autosub"))
 }
@@ -85,6 +88,8 @@ where
     Command::new(bin())
         .args(args)
         .env("AUTOSUB_MODELS_DIR", dir)
+        // The model scripts/setup.sh installs, whatever else a developer has installed.
+        .env("AUTOSUB_MODEL", TEST_MODEL)
         .output()
         .unwrap()
         .into()
@@ -149,7 +154,29 @@ pub fn transcribe_json(media: &Path, extra: &[&str]) -> serde_json::Value {
     ];
     args.extend(extra.iter().map(Into::into));
     autosub(args).ok();
-    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+    // Every document written must pass lint for its profile, and every cue must start within 0.3 s of its
+    // first word.
+    let lint = autosub(["lint".as_ref(), out.as_os_str()]);
+    assert_eq!(
+        lint.code,
+        0,
+        "lint of {}: {}{}",
+        media.display(),
+        lint.stdout,
+        lint.stderr
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    for c in doc["cues"].as_array().unwrap() {
+        let first = c["words"][0]["start_ms"].as_i64().unwrap();
+        let start = c["start_ms"].as_i64().unwrap();
+        assert!(
+            (start - first).abs() <= 300,
+            "{}: cue at {start}, first word at {first}",
+            media.display()
+        );
+    }
+    doc
 }
 
 /// The document's words joined.
