@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/autosub/target}"
+if [ "$(id -u)" = 0 ]; then CACHE_BASE=/var/cache/autosub; else CACHE_BASE="${XDG_CACHE_HOME:-$HOME/.cache}/autosub"; fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_BASE/target}"
 export AUTOSUB_MODELS_DIR="${AUTOSUB_MODELS_DIR:-$("$CARGO_TARGET_DIR/release/autosub" models path)}"
 mkdir -p demo-output
 echo "==> autosub process tests/fixtures/sample.mp4 --out demo-output" >&2

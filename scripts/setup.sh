@@ -5,14 +5,15 @@
 #   scripts/setup.sh            system packages + build (release) + model `base` (q8_0)
 #
 # Environment:
-#   CARGO_TARGET_DIR     build folder (default /var/cache/autosub/target, outside the clone)
-#   AUTOSUB_CACHE        download cache (default /var/cache/autosub)
+#   CARGO_TARGET_DIR     build folder (default /var/cache/autosub/target as root, else ~/.cache/autosub/target)
+#   AUTOSUB_CACHE        download cache (default /var/cache/autosub as root, else ~/.cache/autosub)
 #   AUTOSUB_MODELS_DIR   models folder (default: XDG data dir, ~/.local/share/autosub/models)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/autosub/target}"
-CACHE="${AUTOSUB_CACHE:-/var/cache/autosub}"
+if [ "$(id -u)" = 0 ]; then CACHE_BASE=/var/cache/autosub; else CACHE_BASE="${XDG_CACHE_HOME:-$HOME/.cache}/autosub"; fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_BASE/target}"
+CACHE="${AUTOSUB_CACHE:-$CACHE_BASE}"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 SUDO=""
