@@ -1,17 +1,14 @@
 //! Speech recognition with whisper.cpp (through whisper-rs).
 //!
 //! The model is loaded once per process ([`Recognizer::load`]); each call to [`Recognizer::transcribe`] makes its
-//! own decoding state. Audio reaches Whisper only through the voice-activity detector ([`crate::vad`]): the speech
-//! spans are put end to end with the silences between them cut out, transcribed in one call (whisper.cpp moves its
-//! 30 s window through it), and times are mapped back to the source, so silence is never transcribed and
-//! timestamps cannot drift across a long pause. On top of that, segments that Whisper itself marks as no-speech, repeated segments, and runaway
-//! repetition inside a segment are dropped (see [`guard_segments`]).
+//! own decoding state. Audio reaches Whisper only through the voice-activity detector ([`crate::vad`]): speech is
+//! grouped at long silences, each group is transcribed by one call with the shorter silences inside it cut out
+//! (whisper.cpp moves its 30 s window through it), and times are mapped back to the source, so silence is never
+//! transcribed and timestamps cannot drift across a long pause. On top of that, segments that Whisper itself marks
+//! as no-speech, unsure repeats, runaway repetition and segments over silence are dropped (see [`guard_segments`]).
 
 use crate::progress::{Event, Sink, Stage};
 use crate::vad::{self, Chunk, Span, VadOptions, VoiceMap};
-
-/// Silences at least this long separate groups of speech that are transcribed by separate Whisper calls.
-const LONG_SILENCE_MS: u64 = 3000;
 use crate::{Error, Result};
 use autosub_subs::Word;
 use std::path::{Path, PathBuf};
@@ -19,6 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+/// Silences at least this long separate groups of speech that are transcribed by separate Whisper calls.
+const LONG_SILENCE_MS: u64 = 3000;
 
 /// Options of one transcription.
 #[derive(Clone, Debug)]
@@ -240,6 +240,7 @@ impl Recognizer {
                 compact.len_ms() as f64 / 1000.0,
                 group_t0.elapsed().as_secs_f64()
             )));
+            let mut group_segments: Vec<SegmentWords> = Vec::new();
             for seg in state.as_iter() {
                 let mut tokens = Vec::new();
                 for i in 0..seg.n_tokens() {
@@ -269,27 +270,38 @@ impl Recognizer {
                     invented += words.len();
                     words.clear();
                 }
-                let words = words
-                    .into_iter()
-                    .map(|w| {
-                        let (start_ms, end_ms) = compact.to_source_span(w.start_ms, w.end_ms);
-                        Word {
-                            start_ms,
-                            end_ms,
-                            ..w
-                        }
-                    })
-                    .collect::<Vec<_>>();
                 let avg_logprob = if tokens.is_empty() {
                     0.0
                 } else {
                     tokens.iter().map(|t| t.plog).sum::<f32>() / tokens.len() as f32
                 };
-                kept.push(SegmentWords {
+                group_segments.push(SegmentWords {
                     words,
                     no_speech_prob: seg.no_speech_probability(),
                     avg_logprob,
                 });
+            }
+            // At the end of a group Whisper likes to go on talking past the speech ("for the Chinese people.",
+            // "Bye."): trailing words with no voiced frame within 100 ms go.
+            if let Some(last) = group_segments
+                .iter_mut()
+                .rev()
+                .find(|s| !s.words.is_empty())
+            {
+                while last.words.len() > 1
+                    && last.words.last().is_some_and(|w| {
+                        !voice.has_voice(w.start_ms.saturating_sub(100), w.end_ms + 100)
+                    })
+                {
+                    last.words.pop();
+                    invented += 1;
+                }
+            }
+            for mut seg in group_segments {
+                for w in &mut seg.words {
+                    (w.start_ms, w.end_ms) = compact.to_source_span(w.start_ms, w.end_ms);
+                }
+                kept.push(seg);
             }
         }
         let (words, dropped) = guard_segments(kept, &rec.speech);
