@@ -311,6 +311,33 @@ fn load_model(a: &AsrArgs, models_dir: &Path, ui: &display::Ui) -> Result<(Recog
     Ok((rec, name))
 }
 
+/// The folder a file is in (`.` for a bare file name).
+fn dir_of(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_owned)
+}
+
+/// Loads the model, transcribes `input` and cuts the words with `profile`.
+fn recognise(
+    args: &AsrArgs,
+    asr: AsrOptions,
+    input: &Path,
+    profile: &Profile,
+    models_dir: &Path,
+    ui: &display::Ui,
+    sink: &dyn Sink,
+) -> Result<(pipeline::Transcription, Document)> {
+    let (rec, model_name) = load_model(args, models_dir, ui)?;
+    let opts = TranscribeOptions {
+        asr,
+        tools: Tools::default(),
+    };
+    let tr = pipeline::transcribe_file(&rec, input, &opts, sink)?;
+    let doc = pipeline::document(&tr, &model_name, profile);
+    Ok((tr, doc))
+}
+
 fn stem_of(input: &Path) -> String {
     input
         .file_stem()
@@ -323,31 +350,15 @@ fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink)
     let profile = profile(&a.profile)?;
     let asr = asr_options(&a.asr)?;
     autosub_core::media::check_input_file(&a.input)?;
-    let out_dir = match &a.out {
-        Some(d) => d.clone(),
-        None => a
-            .input
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_owned),
-    };
+    let out_dir = a.out.clone().unwrap_or_else(|| dir_of(&a.input));
     pipeline::check_output_dir(&out_dir)?;
-    let mut formats = a.format.clone();
-    formats.dedup();
-    let (rec, model_name) = load_model(&a.asr, models_dir, ui)?;
-    let tr = pipeline::transcribe_file(
-        &rec,
-        &a.input,
-        &TranscribeOptions {
-            asr,
-            tools: Tools::default(),
-        },
-        sink,
-    )?;
-    let t0 = std::time::Instant::now();
-    let mut doc = pipeline::document(&tr, &model_name, &profile);
-    let seg_ms = t0.elapsed().as_millis() as u64;
-    doc.timings_ms.insert("segment".into(), seg_ms);
+    let mut formats: Vec<Format> = Vec::new();
+    for f in &a.format {
+        if !formats.contains(f) {
+            formats.push(*f);
+        }
+    }
+    let (tr, doc) = recognise(&a.asr, asr, &a.input, &profile, models_dir, ui, sink)?;
     let video = pipeline::video_size(&tr.media);
     let paths = pipeline::output_paths(&out_dir, &stem_of(&a.input), &formats);
     let files: Vec<(PathBuf, String)> = paths
@@ -406,32 +417,14 @@ fn transcribe(
     let profile = profile(&a.profile)?;
     let asr = asr_options(&a.asr)?;
     autosub_core::media::check_input_file(&a.input)?;
-    let output = a.output.clone().unwrap_or_else(|| {
-        let dir = a
-            .input
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        dir.join(format!("{}.json", stem_of(&a.input)))
-    });
+    let output = a
+        .output
+        .clone()
+        .unwrap_or_else(|| dir_of(&a.input).join(format!("{}.json", stem_of(&a.input))));
     if output != Path::new("-") {
-        let dir = output
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        pipeline::check_output_dir(dir)?;
+        pipeline::check_output_dir(&dir_of(&output))?;
     }
-    let (rec, model_name) = load_model(&a.asr, models_dir, ui)?;
-    let tr = pipeline::transcribe_file(
-        &rec,
-        &a.input,
-        &TranscribeOptions {
-            asr,
-            tools: Tools::default(),
-        },
-        sink,
-    )?;
-    let doc = pipeline::document(&tr, &model_name, &profile);
+    let (_, doc) = recognise(&a.asr, asr, &a.input, &profile, models_dir, ui, sink)?;
     ui.clear();
     for w in &doc.warnings {
         ui.warn(w);

@@ -66,11 +66,18 @@ pub fn transcribe_file(
     })
 }
 
-/// Builds the JSON document (words, cues, metadata) of a transcription cut with `profile`.
+/// Builds the JSON document (words, cues, metadata) of a transcription cut with `profile`; the time spent cutting
+/// is recorded as the `segment` timing.
 pub fn document(tr: &Transcription, model: &str, profile: &Profile) -> Document {
     // A last cue may linger a little past the end of the media (it keeps its minimum duration); players and
     // ffmpeg simply stop showing it when the media ends.
+    let t0 = std::time::Instant::now();
     let cues = autosub_subs::segment(&tr.recognition.words, profile);
+    let mut timings_ms = tr.timings_ms.clone();
+    timings_ms.insert(
+        Stage::Segment.id().to_owned(),
+        t0.elapsed().as_millis() as u64,
+    );
     Document {
         version: 1,
         source: Some(tr.media.path.display().to_string()),
@@ -81,7 +88,7 @@ pub fn document(tr: &Transcription, model: &str, profile: &Profile) -> Document 
         profile: profile.name.clone(),
         words: tr.recognition.words.clone(),
         cues,
-        timings_ms: tr.timings_ms.clone(),
+        timings_ms,
         warnings: tr.warnings.clone(),
     }
 }
