@@ -165,6 +165,42 @@ impl VoiceMap {
                     }
                 }
             }
+            // Whisper sometimes puts a word after the pause that follows it: the voice between the previous
+            // word's end and a silence is then nobody's. If at least 300 ms of voice there is unclaimed, the word
+            // was said there.
+            if i > 0 {
+                let prev_end = words[i - 1].end_ms;
+                let w = &mut words[i];
+                if w.start_ms > prev_end + 300 && self.is_voiced_at(prev_end) {
+                    // The voiced run after the previous word, bridging dips shorter than 120 ms between syllables.
+                    let mut t = prev_end;
+                    let mut last_voiced = prev_end;
+                    while t < w.start_ms && t < last_voiced + 120 {
+                        if self.is_voiced_at(t) {
+                            last_voiced = t + f;
+                        }
+                        t += f;
+                    }
+                    let silence_from = last_voiced;
+                    // The silence after it, up to the next voice of at least 3 frames (a click is not voice).
+                    let mut t = silence_from;
+                    while t < w.start_ms
+                        && !(self.is_voiced_at(t)
+                            && self.is_voiced_at(t + f)
+                            && self.is_voiced_at(t + 2 * f))
+                    {
+                        t += f;
+                    }
+                    if silence_from >= prev_end + 300
+                        && t - silence_from >= 200
+                        && silence_from < w.start_ms
+                    {
+                        w.start_ms = prev_end;
+                        w.end_ms = w.end_ms.min(silence_from).max(prev_end + f);
+                    }
+                }
+            }
+            let w = &mut words[i];
             if w.end_ms > w.start_ms + 2 * f && !self.is_voiced_at(w.end_ms.saturating_sub(1)) {
                 let floor = w.start_ms.max(w.end_ms.saturating_sub(500)) + f;
                 let mut t = (w.end_ms.saturating_sub(1) / f) * f;
@@ -402,6 +438,23 @@ mod tests {
         map.refine_words(&mut inside);
         assert_eq!((inside[0].start_ms, inside[0].end_ms), (1200, 1500));
         // A very short word placed in the silence before the voice moves as a whole, before the next word.
+        // A word Whisper put after the pause that follows it moves back into the unclaimed voice.
+        let mut late = vec![
+            autosub_subs::Word {
+                text: " your".into(),
+                start_ms: 1000,
+                end_ms: 1300,
+                prob: 1.0,
+            },
+            autosub_subs::Word {
+                text: " country.".into(),
+                start_ms: 2500,
+                end_ms: 2600,
+                prob: 1.0,
+            },
+        ];
+        map.refine_words(&mut late);
+        assert_eq!((late[1].start_ms, late[1].end_ms), (1300, 2000), "{late:?}");
         let mut short = vec![
             autosub_subs::Word {
                 text: " and".into(),
