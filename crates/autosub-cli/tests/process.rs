@@ -83,6 +83,13 @@ fn process_writes_all_formats_that_pass_lint() {
         flat.contains("ask not what your country can do for you"),
         "{srt}"
     );
+    // Regression: Whisper timestamped the last "country." after the pause that follows it, which split
+    // "for your / country." across two cues; the word belongs to the voice right after "your".
+    let last_cue = srt.trim().split("\n\n").last().unwrap().to_lowercase();
+    assert!(
+        last_cue.contains("for your") && last_cue.contains("country."),
+        "{srt}"
+    );
     let ass = std::fs::read_to_string(dir.path().join("sample.ass")).unwrap();
     assert!(
         ass.contains("PlayResX: 320") && ass.contains("PlayResY: 176"),
