@@ -290,3 +290,41 @@ fn lint_of_a_garbage_file_is_bad_input() {
     let run = autosub(["lint".as_ref(), f.as_os_str()]);
     assert_bad(&run, BAD_INPUT, "line 2");
 }
+
+#[test]
+fn ctrl_c_stops_the_run_with_130_and_leaves_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["-q", "process"])
+        .arg(corpus().join("speech/untranscribed/ru_silero_vad_60s.wav"))
+        .arg("--out")
+        .arg(out.path())
+        .args(["--lang", "ru"])
+        .env("AUTOSUB_MODELS_DIR", models_dir())
+        .env("AUTOSUB_MODEL", TEST_MODEL)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mid-transcription (decoding 60 s takes several seconds).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let t0 = std::time::Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?} to stop",
+        t0.elapsed()
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cancelled"));
+    assert_empty(out.path());
+}
