@@ -2,6 +2,30 @@
 
 mod display;
 
+/// `println!` that ends the program quietly when stdout is closed (`autosub ... | head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// `print!` with the same handling of a closed stdout as [`out!`].
+macro_rules! outp {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 use anyhow::{Context, Result};
 use autosub_core::asr::{AsrOptions, Recognizer};
 use autosub_core::media::Tools;
@@ -393,7 +417,7 @@ fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink)
             "timings_ms": doc.timings_ms,
             "warnings": doc.warnings,
         });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        out!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         ui.note(&format!(
             "{} cues, language {}, {} of media",
@@ -402,7 +426,7 @@ fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink)
             display::fmt_ms(doc.duration_ms)
         ));
         for (_, p) in &paths {
-            println!("{}", p.display());
+            out!("{}", p.display());
         }
     }
     Ok(exit::OK)
@@ -441,10 +465,10 @@ fn write_doc_output(output: &Path, doc: &Document, format: Format) -> Result<()>
         autosub_subs::VideoSize::default(),
     );
     if output == Path::new("-") {
-        print!("{text}");
+        outp!("{text}");
     } else {
         pipeline::write_files_atomically(&[(output.to_owned(), text)])?;
-        println!("{}", output.display());
+        out!("{}", output.display());
     }
     Ok(())
 }
@@ -498,7 +522,7 @@ fn lint(a: LintArgs) -> Result<u8> {
         .with_context(|| format!("reading {}", a.file.display()))?;
     let violations = autosub_subs::lint(&cues, &profile);
     if a.json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "file": a.file,
@@ -509,7 +533,7 @@ fn lint(a: LintArgs) -> Result<u8> {
         );
     } else {
         for v in &violations {
-            println!("{}: {} [{}]", a.file.display(), v.message, v.rule);
+            out!("{}: {} [{}]", a.file.display(), v.message, v.rule);
         }
         eprintln!(
             "{}: {} cues, {} violation(s) of profile {}",
@@ -535,28 +559,28 @@ fn models_cmd(
     match m {
         ModelsCommand::List => {
             let installed = autosub_models::list_installed(models_dir);
-            println!("models folder: {}", models_dir.display());
+            out!("models folder: {}", models_dir.display());
             if installed.is_empty() {
-                println!("no models installed");
+                out!("no models installed");
             }
             for m in &installed {
-                println!(
+                out!(
                     "  {:<20} {:>8}  {}",
                     m.name,
                     display::fmt_bytes(m.size),
                     m.path.display()
                 );
             }
-            println!("installable (autosub models install NAME):");
+            out!("installable (autosub models install NAME):");
             for e in autosub_models::CATALOG {
                 let size = e.size.map(display::fmt_bytes).unwrap_or_default();
-                println!("  {:<20} {:>8}", e.name, size);
+                out!("  {:<20} {:>8}", e.name, size);
             }
         }
         ModelsCommand::Install { name, base_url } => {
             let path = models::install(models_dir, &name, base_url.as_deref(), sink)?;
             ui.clear();
-            println!("{}", path.display());
+            out!("{}", path.display());
         }
         ModelsCommand::Import {
             dir,
@@ -565,11 +589,11 @@ fn models_cmd(
         } => {
             let path = models::import(models_dir, &dir, name.as_deref(), &quantize, sink)?;
             ui.clear();
-            println!("{}", path.display());
+            out!("{}", path.display());
         }
         ModelsCommand::Path { name } => match name {
-            None => println!("{}", models_dir.display()),
-            Some(n) => println!("{}", models::resolve(models_dir, &n)?.0.display()),
+            None => out!("{}", models_dir.display()),
+            Some(n) => out!("{}", models::resolve(models_dir, &n)?.0.display()),
         },
     }
     Ok(exit::OK)

@@ -294,7 +294,7 @@ fn lint_of_a_garbage_file_is_bad_input() {
 #[test]
 fn ctrl_c_stops_the_run_with_130_and_leaves_nothing() {
     let out = tempfile::tempdir().unwrap();
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args(["-q", "process"])
         .arg(corpus().join("speech/untranscribed/ru_silero_vad_60s.wav"))
         .arg("--out")

@@ -259,17 +259,7 @@ impl Recognizer {
                         plog: data.plog,
                     });
                 }
-                let mut words = group_words(&tokens, splits_per_character(&language));
-                voice.refine_words(&mut words);
-                // A segment none of whose words has a voiced frame within 100 ms was invented over silence.
-                // (Single words are kept: Whisper sometimes puts a real word's timestamp in the pause before it.)
-                if !words
-                    .iter()
-                    .any(|w| voice.has_voice(w.start_ms.saturating_sub(100), w.end_ms + 100))
-                {
-                    invented += words.len();
-                    words.clear();
-                }
+                let words = group_words(&tokens, splits_per_character(&language));
                 let avg_logprob = if tokens.is_empty() {
                     0.0
                 } else {
@@ -280,6 +270,28 @@ impl Recognizer {
                     no_speech_prob: seg.no_speech_probability(),
                     avg_logprob,
                 });
+            }
+            // Tighten word times over the whole group at once, so a segment's last word is bounded by the next
+            // segment's first.
+            let mut all: Vec<Word> = group_segments
+                .iter()
+                .flat_map(|s| s.words.iter().cloned())
+                .collect();
+            voice.refine_words(&mut all);
+            let mut rest = all.into_iter();
+            for seg in &mut group_segments {
+                let n = seg.words.len();
+                seg.words = rest.by_ref().take(n).collect();
+                // A segment none of whose words has a voiced frame within 100 ms was invented over silence.
+                // (Single words are kept: Whisper sometimes puts a real word's timestamp in the pause before it.)
+                if !seg
+                    .words
+                    .iter()
+                    .any(|w| voice.has_voice(w.start_ms.saturating_sub(100), w.end_ms + 100))
+                {
+                    invented += seg.words.len();
+                    seg.words.clear();
+                }
             }
             // At the end of a group Whisper likes to go on talking past the speech ("for the Chinese people.",
             // "Bye."): trailing words with no voiced frame within 100 ms go.
@@ -364,7 +376,7 @@ fn full_params<'a>(
 
 /// Checks a language code against Whisper's list.
 pub fn validate_language(code: &str) -> Result<()> {
-    if code == "auto" || whisper_rs::get_lang_id(code).is_none() || code.contains('\0') {
+    if code.contains('\0') || code == "auto" || whisper_rs::get_lang_id(code).is_none() {
         return Err(Error::BadInput(format!(
             "unknown language code `{code}`; use an ISO 639-1 code Whisper knows, e.g. en, ru, de, es"
         )));

@@ -33,6 +33,8 @@ pub enum Error {
     Cancelled,
     #[error("{program} timed out after {seconds} s")]
     Timeout { program: String, seconds: u64 },
+    #[error("{program} produced no output for {seconds} s and was stopped")]
+    Stalled { program: String, seconds: u64 },
     #[error("{program} failed: {message}")]
     ProgramFailed { program: String, message: String },
     #[error("cannot write {}: {source}", path.display())]
@@ -61,9 +63,11 @@ impl Error {
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Model(e) => crate::models::error_kind(e),
             Error::Write { .. } => ErrorKind::BadInput,
-            Error::Timeout { .. } | Error::ProgramFailed { .. } | Error::Asr(_) | Error::Io(_) => {
-                ErrorKind::Internal
-            }
+            Error::Timeout { .. }
+            | Error::Stalled { .. }
+            | Error::ProgramFailed { .. }
+            | Error::Asr(_)
+            | Error::Io(_) => ErrorKind::Internal,
         }
     }
 }

@@ -75,6 +75,12 @@ pub fn check_input_file(path: &Path) -> Result<()> {
             path.display()
         )));
     }
+    if !meta.is_file() {
+        return Err(Error::BadInput(format!(
+            "{} is not a regular file (a pipe or device?); save the media to a file first",
+            path.display()
+        )));
+    }
     if meta.len() == 0 {
         return Err(Error::BadInput(format!(
             "{} is empty (0 bytes)",
@@ -280,11 +286,21 @@ pub fn extract_audio(tools: &Tools, info: &MediaInfo, sink: &dyn Sink) -> Result
                 decode_errors.push(line.trim().to_owned());
             }
         })?;
-    let samples: Vec<f32> = out
-        .stdout
+    let mut bytes = out.stdout;
+    let samples: Vec<f32> = bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
+    bytes.clear();
+    bytes.shrink_to_fit();
+    if !out.status.success() && !samples.is_empty() {
+        // Some audio came out before ffmpeg failed (or was killed): say that the text may stop early.
+        decode_errors.push(format!(
+            "ffmpeg exited with {} after {:.1} s of audio; the subtitles may stop early",
+            out.status,
+            samples.len() as f64 / SAMPLE_RATE as f64
+        ));
+    }
     if !out.status.success() && samples.is_empty() {
         return Err(Error::BadInput(format!(
             "cannot decode the audio of {}: {}",

@@ -148,6 +148,13 @@ pub fn check_output_dir(dir: &Path) -> Result<()> {
 /// when every one is written are they renamed to their final names. On failure no temporary file is left and no
 /// final name is touched.
 pub fn write_files_atomically(files: &[(PathBuf, String)]) -> Result<()> {
+    // A final name that is a directory would make a rename fail halfway, after earlier files were replaced.
+    if let Some((path, _)) = files.iter().find(|(p, _)| p.is_dir()) {
+        return Err(Error::BadInput(format!(
+            "cannot write {}: a directory of that name is in the way",
+            path.display()
+        )));
+    }
     let mut temps: Vec<(PathBuf, &Path)> = Vec::new();
     let cleanup = |temps: &[(PathBuf, &Path)]| {
         for (t, _) in temps {
@@ -208,6 +215,21 @@ mod tests {
             write_files_atomically(&[(ok.clone(), "x".into()), (bad, "y".into())]).unwrap_err();
         assert!(matches!(err, Error::Write { .. }));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn atomic_write_touches_nothing_when_a_target_is_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.srt");
+        std::fs::write(&a, "old").unwrap();
+        std::fs::create_dir(dir.path().join("a.vtt")).unwrap();
+        let err = write_files_atomically(&[
+            (a.clone(), "new".into()),
+            (dir.path().join("a.vtt"), "y".into()),
+        ]);
+        assert!(err.is_err());
+        assert_eq!(std::fs::read_to_string(a).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

@@ -182,6 +182,8 @@ impl Cmd {
         let mut tail: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL);
         let mut failure: Option<Error> = None;
         let status = loop {
+            // Handle what arrived, then always check cancellation and timeouts: a child streaming stdout sends
+            // messages faster than the poll interval, and the checks must still run.
             match rx.recv_timeout(POLL) {
                 Ok(Msg::Line(line)) => {
                     last_activity = Instant::now();
@@ -190,14 +192,11 @@ impl Cmd {
                         tail.pop_front();
                     }
                     tail.push_back(line);
-                    continue;
                 }
-                Ok(Msg::Activity) => {
-                    last_activity = Instant::now();
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Timeout)
-                | Err(mpsc::RecvTimeoutError::Disconnected) => {}
+                Ok(Msg::Activity) => last_activity = Instant::now(),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // Both pipes closed: the child is exiting; wait without spinning.
+                Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(POLL / 5),
             }
             if failure.is_none() {
                 if sink.is_cancelled() {
@@ -208,7 +207,7 @@ impl Cmd {
                         seconds: t.as_secs(),
                     });
                 } else if let Some(t) = self.idle_timeout.filter(|t| last_activity.elapsed() > *t) {
-                    failure = Some(Error::Timeout {
+                    failure = Some(Error::Stalled {
                         program: self.program_name(),
                         seconds: t.as_secs(),
                     });
@@ -369,7 +368,7 @@ mod tests {
             .timeout(Duration::from_secs(20))
             .run(&NullSink, &mut |_| {})
             .unwrap_err();
-        assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+        assert!(matches!(err, Error::Stalled { .. }), "{err:?}");
     }
 
     struct Cancelling(AtomicBool);
@@ -388,6 +387,25 @@ mod tests {
             .args(["-c", "echo started >&2; sleep 30"])
             .run(&sink, &mut |_| sink.0.store(true, Ordering::Relaxed))
             .unwrap_err();
+        assert!(matches!(err, Error::Cancelled), "{err:?}");
+        assert!(t0.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn cancel_works_while_the_child_streams_stdout() {
+        // A child that never stops writing to stdout (like ffmpeg decoding a long file) must still be stopped.
+        let sink = Cancelling(AtomicBool::new(false));
+        let t0 = Instant::now();
+        let err = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                sink.0.store(true, Ordering::Relaxed);
+            });
+            Cmd::new("yes", "coreutils")
+                .capture_stdout()
+                .run(&sink, &mut |_| {})
+                .unwrap_err()
+        });
         assert!(matches!(err, Error::Cancelled), "{err:?}");
         assert!(t0.elapsed() < Duration::from_secs(5));
     }
