@@ -8,20 +8,6 @@ use std::process::Command;
 const BAD_INPUT: i32 = 3;
 const MISSING_DEPENDENCY: i32 = 4;
 
-fn sample() -> std::path::PathBuf {
-    repo_root().join("tests/fixtures/sample.mp4")
-}
-
-fn process_into(input: &Path, out: &Path) -> Run {
-    autosub([
-        "-q".as_ref(),
-        "process".as_ref(),
-        input.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ])
-}
-
 fn assert_empty(dir: &Path) {
     let left: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -47,7 +33,7 @@ fn assert_bad(run: &Run, code: i32, needle: &str) {
 #[test]
 fn path_that_does_not_exist() {
     let out = tempfile::tempdir().unwrap();
-    let run = process_into(Path::new("/no/such/talk.mp4"), out.path());
+    let run = process(Path::new("/no/such/talk.mp4"), out.path(), &[]);
     assert_bad(&run, BAD_INPUT, "not found: /no/such/talk.mp4");
     assert_empty(out.path());
 }
@@ -55,7 +41,7 @@ fn path_that_does_not_exist() {
 #[test]
 fn a_directory() {
     let out = tempfile::tempdir().unwrap();
-    let run = process_into(out.path(), out.path());
+    let run = process(out.path(), out.path(), &[]);
     assert_bad(&run, BAD_INPUT, "is a directory");
     assert_empty(out.path());
 }
@@ -66,7 +52,7 @@ fn an_empty_file() {
     let f = dir.path().join("empty.mp4");
     std::fs::write(&f, b"").unwrap();
     let out = tempfile::tempdir().unwrap();
-    assert_bad(&process_into(&f, out.path()), BAD_INPUT, "is empty");
+    assert_bad(&process(&f, out.path(), &[]), BAD_INPUT, "is empty");
     assert_empty(out.path());
 }
 
@@ -77,7 +63,7 @@ fn a_text_file_named_mp4() {
     std::fs::write(&f, "these are my notes, not a video\n").unwrap();
     let out = tempfile::tempdir().unwrap();
     assert_bad(
-        &process_into(&f, out.path()),
+        &process(&f, out.path(), &[]),
         BAD_INPUT,
         "not a recognised audio/video format",
     );
@@ -100,7 +86,7 @@ fn a_truncated_mp4_without_its_index() {
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let out = tempfile::tempdir().unwrap();
-    assert_bad(&process_into(&cut, out.path()), BAD_INPUT, "truncated");
+    assert_bad(&process(&cut, out.path(), &[]), BAD_INPUT, "truncated");
     assert_empty(out.path());
 }
 
@@ -112,13 +98,7 @@ fn a_truncated_faststart_mp4_is_transcribed_in_part_with_a_warning() {
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let run = autosub([
-        "process".as_ref(),
-        cut.as_os_str(),
-        "--out".as_ref(),
-        out.path().as_os_str(),
-        "--json".as_ref(),
-    ]);
+    let run = process(&cut, out.path(), &["--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert!(v["cues"].as_u64().unwrap() >= 1);
@@ -139,7 +119,7 @@ fn a_file_without_audio() {
     ]);
     let out = tempfile::tempdir().unwrap();
     assert_bad(
-        &process_into(&f, out.path()),
+        &process(&f, out.path(), &[]),
         BAD_INPUT,
         "has no audio stream",
     );
@@ -162,12 +142,7 @@ fn silent_audio_succeeds_with_empty_subtitles_and_a_warning() {
         f.to_str().unwrap(),
     ]);
     let out = tempfile::tempdir().unwrap();
-    let run = autosub([
-        "process".as_ref(),
-        f.as_os_str(),
-        "--out".as_ref(),
-        out.path().as_os_str(),
-    ]);
+    let run = process(&f, out.path(), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("warning: no speech"), "{}", run.stderr);
     let srt = std::fs::read_to_string(out.path().join("silence.srt")).unwrap();
@@ -192,16 +167,7 @@ fn odd_paths_with_spaces_quotes_colons_and_cyrillic() {
         std::fs::copy(sample(), &f).unwrap();
         let out = dir.path().join(format!("out {}", name.len()));
         std::fs::create_dir(&out).unwrap();
-        let run = autosub([
-            "-q".as_ref(),
-            "process".as_ref(),
-            "--format".as_ref(),
-            "srt".as_ref(),
-            "--out".as_ref(),
-            out.as_os_str(),
-            "--".as_ref(),
-            f.as_os_str(),
-        ]);
+        let run = process(&f, &out, &["--format", "srt"]);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         let stem = name.trim_end_matches(".mp4");
         let srt = std::fs::read_to_string(out.join(format!("{stem}.srt"))).unwrap();
@@ -211,9 +177,9 @@ fn odd_paths_with_spaces_quotes_colons_and_cyrillic() {
 
 #[test]
 fn an_unwritable_output_folder_fails_before_any_work() {
-    let run = process_into(&sample(), Path::new("/proc/autosub-cannot-write-here"));
+    let run = process(&sample(), Path::new("/proc/autosub-cannot-write-here"), &[]);
     assert_bad(&run, BAD_INPUT, "cannot write");
-    let run = process_into(&sample(), Path::new("/proc/1"));
+    let run = process(&sample(), Path::new("/proc/1"), &[]);
     assert_bad(&run, BAD_INPUT, "cannot write");
 }
 
@@ -269,15 +235,7 @@ fn a_missing_model_prints_the_install_command() {
 #[test]
 fn a_bad_language_code_is_bad_input() {
     let out = tempfile::tempdir().unwrap();
-    let run = autosub([
-        "-q".as_ref(),
-        "process".as_ref(),
-        sample().as_os_str(),
-        "--out".as_ref(),
-        out.path().as_os_str(),
-        "--lang".as_ref(),
-        "klingon".as_ref(),
-    ]);
+    let run = process(&sample(), out.path(), &["--lang", "klingon"]);
     assert_bad(&run, BAD_INPUT, "unknown language code");
     assert_empty(out.path());
 }

@@ -4,10 +4,6 @@ mod common;
 use common::*;
 use std::path::Path;
 
-fn sample() -> std::path::PathBuf {
-    repo_root().join("tests/fixtures/sample.mp4")
-}
-
 fn lint(file: &Path, profile: &str) -> Run {
     autosub([
         "lint".as_ref(),
@@ -17,33 +13,10 @@ fn lint(file: &Path, profile: &str) -> Run {
     ])
 }
 
-/// Every cue starts within 0.3 s of the first word it contains.
-fn assert_cue_starts_near_words(doc: &serde_json::Value) {
-    let cues = doc["cues"].as_array().unwrap();
-    assert!(!cues.is_empty());
-    for (i, c) in cues.iter().enumerate() {
-        let words = c["words"].as_array().expect("cues carry their words");
-        let first = words[0]["start_ms"].as_i64().unwrap();
-        let start = c["start_ms"].as_i64().unwrap();
-        assert!(
-            (start - first).abs() <= 300,
-            "cue {}: starts at {start}, first word at {first}",
-            i + 1
-        );
-    }
-}
-
 #[test]
 fn process_writes_all_formats_that_pass_lint() {
     let dir = tempfile::tempdir().unwrap();
-    let run = autosub([
-        "process".as_ref(),
-        sample().as_os_str(),
-        "--out".as_ref(),
-        dir.path().as_os_str(),
-        "--json".as_ref(),
-    ])
-    .ok();
+    let run = process(&sample(), dir.path(), &["--json"]).ok();
     let summary: serde_json::Value =
         serde_json::from_str(&run.stdout).expect("--json prints JSON on stdout");
     assert_eq!(summary["language"], "en");
@@ -66,7 +39,8 @@ fn process_writes_all_formats_that_pass_lint() {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("sample.json")).unwrap())
             .unwrap();
-    assert_cue_starts_near_words(&doc);
+    assert!(!doc["cues"].as_array().unwrap().is_empty());
+    assert_cue_starts_near_words(&doc, "sample");
     assert!(doc["words"][0]["prob"].as_f64().unwrap() > 0.0);
     assert!(
         doc["model"].as_str().unwrap().starts_with("base"),
@@ -122,16 +96,7 @@ fn format_option_picks_formats_and_outputs_go_next_to_input() {
 #[test]
 fn shorts_profile_and_overrides() {
     let dir = tempfile::tempdir().unwrap();
-    autosub([
-        "-q".as_ref(),
-        "process".as_ref(),
-        sample().as_os_str(),
-        "--out".as_ref(),
-        dir.path().as_os_str(),
-        "--profile".as_ref(),
-        "shorts".as_ref(),
-    ])
-    .ok();
+    process(&sample(), dir.path(), &["--profile", "shorts"]).ok();
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("sample.json")).unwrap())
             .unwrap();
@@ -140,24 +105,16 @@ fn shorts_profile_and_overrides() {
         let n = c["words"].as_array().unwrap().len();
         assert!((1..=5).contains(&n), "{c}");
     }
-    assert_cue_starts_near_words(&doc);
+    assert!(!doc["cues"].as_array().unwrap().is_empty());
+    assert_cue_starts_near_words(&doc, "sample");
     assert_eq!(lint(&dir.path().join("sample.srt"), "shorts").code, 0);
-    // The same file against `standard` is fine too (shorter lines are allowed) except for reading speed rules.
     // Overrides: 20 characters per line, one line.
     let dir2 = tempfile::tempdir().unwrap();
-    autosub([
-        "-q".as_ref(),
-        "process".as_ref(),
-        sample().as_os_str(),
-        "--out".as_ref(),
-        dir2.path().as_os_str(),
-        "--max-chars".as_ref(),
-        "20".as_ref(),
-        "--max-lines".as_ref(),
-        "1".as_ref(),
-        "--format".as_ref(),
-        "srt".as_ref(),
-    ])
+    process(
+        &sample(),
+        dir2.path(),
+        &["--max-chars", "20", "--max-lines", "1", "--format", "srt"],
+    )
     .ok();
     let srt = std::fs::read_to_string(dir2.path().join("sample.srt")).unwrap();
     let cues = srt.split("\n\n").filter(|b| !b.trim().is_empty()).count();

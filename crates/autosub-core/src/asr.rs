@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
 
 /// Silences at least this long separate groups of speech that are transcribed by separate Whisper calls.
 const LONG_SILENCE_MS: u64 = 3000;
@@ -240,75 +242,8 @@ impl Recognizer {
                 compact.len_ms() as f64 / 1000.0,
                 group_t0.elapsed().as_secs_f64()
             )));
-            let mut group_segments: Vec<SegmentWords> = Vec::new();
-            for seg in state.as_iter() {
-                let mut tokens = Vec::new();
-                for i in 0..seg.n_tokens() {
-                    let Some(tok) = seg.get_token(i) else {
-                        continue;
-                    };
-                    let data = tok.token_data();
-                    if data.id >= eot {
-                        continue; // special and timestamp tokens
-                    }
-                    tokens.push(TokenInfo {
-                        bytes: tok.to_bytes().unwrap_or_default().to_vec(),
-                        t0_ms: (data.t0.max(0) as u64) * 10,
-                        t1_ms: (data.t1.max(0) as u64) * 10,
-                        p: data.p,
-                        plog: data.plog,
-                    });
-                }
-                let words = group_words(&tokens, splits_per_character(&language));
-                let avg_logprob = if tokens.is_empty() {
-                    0.0
-                } else {
-                    tokens.iter().map(|t| t.plog).sum::<f32>() / tokens.len() as f32
-                };
-                group_segments.push(SegmentWords {
-                    words,
-                    no_speech_prob: seg.no_speech_probability(),
-                    avg_logprob,
-                });
-            }
-            // Tighten word times over the whole group at once, so a segment's last word is bounded by the next
-            // segment's first.
-            let mut all: Vec<Word> = group_segments
-                .iter()
-                .flat_map(|s| s.words.iter().cloned())
-                .collect();
-            voice.refine_words(&mut all);
-            let mut rest = all.into_iter();
-            for seg in &mut group_segments {
-                let n = seg.words.len();
-                seg.words = rest.by_ref().take(n).collect();
-                // A segment none of whose words has a voiced frame within 100 ms was invented over silence.
-                // (Single words are kept: Whisper sometimes puts a real word's timestamp in the pause before it.)
-                if !seg
-                    .words
-                    .iter()
-                    .any(|w| voice.has_voice(w.start_ms.saturating_sub(100), w.end_ms + 100))
-                {
-                    invented += seg.words.len();
-                    seg.words.clear();
-                }
-            }
-            // At the end of a group Whisper likes to go on talking past the speech ("for the Chinese people.",
-            // "Bye."): trailing words with no voiced frame within 100 ms go.
-            if let Some(last) = group_segments
-                .iter_mut()
-                .rev()
-                .find(|s| !s.words.is_empty())
-            {
-                while last.words.len() > 1
-                    && last.words.last().is_some_and(|w| {
-                        !voice.has_voice(w.start_ms.saturating_sub(100), w.end_ms + 100)
-                    })
-                {
-                    last.words.pop();
-                    invented += 1;
-                }
-            }
+            let mut group_segments = read_segments(&state, eot, splits_per_character(&language));
+            invented += clean_group(&voice, &mut group_segments);
             for mut seg in group_segments {
                 for w in &mut seg.words {
                     (w.start_ms, w.end_ms) = compact.to_source_span(w.start_ms, w.end_ms);
@@ -335,6 +270,73 @@ impl Recognizer {
         });
         Ok(rec)
     }
+}
+
+/// The segments of the last `full()` call as words (times in the call's audio) with the signals the guards use.
+fn read_segments(state: &WhisperState, eot: i32, per_token: bool) -> Vec<SegmentWords> {
+    let mut out = Vec::new();
+    for seg in state.as_iter() {
+        let mut tokens = Vec::new();
+        for i in 0..seg.n_tokens() {
+            let Some(tok) = seg.get_token(i) else {
+                continue;
+            };
+            let data = tok.token_data();
+            if data.id >= eot {
+                continue; // special and timestamp tokens
+            }
+            tokens.push(TokenInfo {
+                bytes: tok.to_bytes().unwrap_or_default().to_vec(),
+                t0_ms: (data.t0.max(0) as u64) * 10,
+                t1_ms: (data.t1.max(0) as u64) * 10,
+                p: data.p,
+                plog: data.plog,
+            });
+        }
+        let avg_logprob = if tokens.is_empty() {
+            0.0
+        } else {
+            tokens.iter().map(|t| t.plog).sum::<f32>() / tokens.len() as f32
+        };
+        out.push(SegmentWords {
+            words: group_words(&tokens, per_token),
+            no_speech_prob: seg.no_speech_probability(),
+            avg_logprob,
+        });
+    }
+    out
+}
+
+/// Word-level clean-up of one group's segments, in the group's (compacted) time, against its voice map:
+/// tightens word times over the whole group at once (so a segment's last word is bounded by the next segment's
+/// first), drops segments none of whose words is voiced (invented over silence), and drops trailing unvoiced
+/// words at the end of the group (Whisper going on past the speech: "for the Chinese people.", "Bye.").
+/// Returns the number of words dropped. Single unvoiced words inside a segment are kept: Whisper sometimes puts a
+/// real word's timestamp in the pause before it.
+fn clean_group(voice: &VoiceMap, segments: &mut [SegmentWords]) -> usize {
+    let voiced_near = |w: &Word| voice.has_voice(w.start_ms.saturating_sub(100), w.end_ms + 100);
+    let mut all: Vec<Word> = segments
+        .iter()
+        .flat_map(|s| s.words.iter().cloned())
+        .collect();
+    voice.refine_words(&mut all);
+    let mut rest = all.into_iter();
+    let mut dropped = 0;
+    for seg in segments.iter_mut() {
+        let n = seg.words.len();
+        seg.words = rest.by_ref().take(n).collect();
+        if !seg.words.iter().any(voiced_near) {
+            dropped += seg.words.len();
+            seg.words.clear();
+        }
+    }
+    if let Some(last) = segments.iter_mut().rev().find(|s| !s.words.is_empty()) {
+        while last.words.len() > 1 && last.words.last().is_some_and(|w| !voiced_near(w)) {
+            last.words.pop();
+            dropped += 1;
+        }
+    }
+    dropped
 }
 
 /// Decoding parameters for one chunk. Built on the thread that runs Whisper (they hold raw pointers).
@@ -670,6 +672,40 @@ mod tests {
         assert_eq!(dropped, 1);
         assert_eq!(words.len(), 1);
         assert_eq!(words[0].text, " hello");
+    }
+
+    fn seg(words: Vec<Word>) -> SegmentWords {
+        SegmentWords {
+            words,
+            no_speech_prob: 0.0,
+            avg_logprob: -0.2,
+        }
+    }
+
+    #[test]
+    fn clean_group_drops_segments_and_trailing_words_over_silence() {
+        // Voice from 0 to 1 s only (20 ms frames), silence until 3 s.
+        let voice = VoiceMap {
+            frame_ms: 20,
+            voiced: (0..150).map(|i| i < 50).collect(),
+        };
+        let mut segs = vec![
+            seg(vec![w(" hello", 100, 400), w(" there.", 400, 900)]),
+            seg(vec![
+                w(" for", 1000, 1100),
+                w(" the", 1500, 1600),
+                w(" people.", 2000, 2300),
+            ]),
+            seg(vec![w(" Subscribe!", 2400, 2900)]),
+        ];
+        let dropped = clean_group(&voice, &mut segs);
+        // The segment entirely over silence goes; the trailing unvoiced words of the (new) last segment go, but
+        // never its first word, whose time is near the voice.
+        assert_eq!(segs[2].words.len(), 0);
+        let texts: Vec<_> = segs[1].words.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, [" for"]);
+        assert_eq!(dropped, 3);
+        assert_eq!(segs[0].words.len(), 2);
     }
 
     #[test]

@@ -95,6 +95,34 @@ where
         .into()
 }
 
+/// The bundled sample video (11 s, JFK over Big Buck Bunny).
+pub fn sample() -> PathBuf {
+    repo_root().join("tests/fixtures/sample.mp4")
+}
+
+/// `autosub -q process EXTRA... --out OUT -- INPUT` (the `--` lets inputs start with `-`).
+pub fn process(input: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<std::ffi::OsString> = vec!["-q".into(), "process".into()];
+    args.extend(extra.iter().map(Into::into));
+    args.extend(["--out".into(), out.into(), "--".into(), input.into()]);
+    autosub(args)
+}
+
+/// Every cue starts within 0.3 s of the first word it contains (cues carry their words).
+pub fn assert_cue_starts_near_words(doc: &serde_json::Value, what: &str) {
+    for (i, c) in doc["cues"].as_array().unwrap().iter().enumerate() {
+        let first = c["words"][0]["start_ms"]
+            .as_i64()
+            .expect("cues carry their words");
+        let start = c["start_ms"].as_i64().unwrap();
+        assert!(
+            (start - first).abs() <= 300,
+            "{what}: cue {} at {start}, first word at {first}",
+            i + 1
+        );
+    }
+}
+
 pub fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y"])
@@ -167,15 +195,7 @@ pub fn transcribe_json(media: &Path, extra: &[&str]) -> serde_json::Value {
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
-    for c in doc["cues"].as_array().unwrap() {
-        let first = c["words"][0]["start_ms"].as_i64().unwrap();
-        let start = c["start_ms"].as_i64().unwrap();
-        assert!(
-            (start - first).abs() <= 300,
-            "{}: cue at {start}, first word at {first}",
-            media.display()
-        );
-    }
+    assert_cue_starts_near_words(&doc, &media.display().to_string());
     doc
 }
 
