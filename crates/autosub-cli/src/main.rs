@@ -29,10 +29,11 @@ macro_rules! outp {
 use anyhow::{Context, Result};
 use autosub_core::asr::{AsrOptions, Recognizer};
 use autosub_core::media::Tools;
-use autosub_core::pipeline::{self, TranscribeOptions};
-use autosub_core::progress::{CancelFlag, Sink};
+use autosub_core::pipeline::{self, TranscribeOptions, VideoJob, Watermark};
+use autosub_core::progress::{CancelFlag, Sink, Stage};
+use autosub_core::render;
 use autosub_core::{models, ErrorKind};
-use autosub_subs::{AssStyle, Document, Format, Profile};
+use autosub_subs::{AssStyle, BurnLook, Document, Format, Profile};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,8 @@ enum Command {
     Segment(SegmentArgs),
     /// Check a subtitle file against a profile's rules; exits 1 when any rule is broken.
     Lint(LintArgs),
+    /// Burn subtitles into a video (styled, optionally vertical and watermarked) in one encode.
+    Render(RenderArgs),
     /// Manage Whisper models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -112,9 +115,10 @@ struct AsrArgs {
 
 #[derive(Args, Clone)]
 struct ProfileArgs {
-    /// Segmentation profile: standard (2 lines of 42 characters) or shorts (one line of 1-5 words).
-    #[arg(long, default_value = "standard")]
-    profile: String,
+    /// Segmentation profile: standard (2 lines of 42 characters) or shorts (one line of 1-5 words)
+    /// [default: standard, shorts with --vertical].
+    #[arg(long)]
+    profile: Option<String>,
     /// Override the profile's characters per line.
     #[arg(long)]
     max_chars: Option<usize>,
@@ -139,10 +143,41 @@ struct ProcessArgs {
     /// Print a machine-readable summary on stdout.
     #[arg(long)]
     json: bool,
+    /// Do not render a video (subtitle files only).
+    #[arg(long)]
+    no_video: bool,
+    #[command(flatten)]
+    video: VideoArgs,
     #[command(flatten)]
     asr: AsrArgs,
     #[command(flatten)]
     profile: ProfileArgs,
+}
+
+#[derive(Args, Clone)]
+struct VideoArgs {
+    /// Make a vertical 9:16 video: blur (the whole frame over a blurred copy; default) or crop (centre crop).
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "blur")]
+    vertical: Option<String>,
+    /// Look of the burned-in subtitles: clean, boxed, karaoke (the spoken word highlighted) or an .ass file
+    /// whose styles are used [default: clean, karaoke with --vertical].
+    #[arg(long, value_name = "STYLE|FILE")]
+    style: Option<String>,
+    /// Watermark: a text, or a .png/.jpg image.
+    #[arg(long, value_name = "TEXT|IMAGE")]
+    watermark: Option<String>,
+    /// Corner of the watermark: top-left, top-right, bottom-left, bottom-right.
+    #[arg(long, default_value = "top-right", value_name = "CORNER")]
+    watermark_corner: String,
+    /// Opacity of the watermark, 0-1.
+    #[arg(long, default_value_t = 0.6, value_name = "0-1")]
+    watermark_opacity: f64,
+    /// Cap the resolution at this many lines ("720" for 720p: the short side); never upscales.
+    #[arg(long, value_name = "720|1080", value_parser = clap::value_parser!(u32).range(144..=4320))]
+    max_height: Option<u32>,
+    /// Encoding speed and quality: fast, balanced or best.
+    #[arg(long, default_value = "balanced")]
+    quality: String,
 }
 
 #[derive(Args)]
@@ -166,6 +201,23 @@ struct SegmentArgs {
     output: PathBuf,
     #[command(flatten)]
     profile: ProfileArgs,
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    /// The video.
+    video: PathBuf,
+    /// Subtitles: .srt, .vtt, .json (karaoke needs the word timings of a JSON), or .ass (burned as it is unless
+    /// --style is given).
+    subs: PathBuf,
+    /// Output video [default: <video stem>.autosub.mp4 next to the video].
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Print a machine-readable summary on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    video_args: VideoArgs,
 }
 
 #[derive(Args)]
@@ -204,8 +256,27 @@ enum ModelsCommand {
     Path { name: Option<String> },
 }
 
+/// `--vertical` takes an optional mode; so that `--vertical talk.mp4` does not read the file name as the mode,
+/// a `--vertical` not followed by `blur` or `crop` is rewritten to `--vertical=blur` before parsing.
+fn normalise_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let args: Vec<std::ffi::OsString> = args.collect();
+    let mut out = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        let next_is_mode = args
+            .get(i + 1)
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| matches!(n, "blur" | "crop"));
+        if a == "--vertical" && !next_is_mode {
+            out.push("--vertical=blur".into());
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(normalise_args(std::env::args_os()));
     let ui = display::Ui::new(cli.quiet, cli.verbose);
     // Ctrl-C: ask every stage to stop; they kill their children and remove partial files.
     let flag: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
@@ -283,15 +354,21 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         Command::Transcribe(a) => transcribe(a, &models_dir, ui, sink),
         Command::Segment(a) => segment(a),
         Command::Lint(a) => lint(a),
+        Command::Render(a) => render_cmd(a, ui, sink),
         Command::Models(m) => models_cmd(m, &models_dir, ui, sink),
     }
 }
 
 fn profile(a: &ProfileArgs) -> Result<Profile> {
-    let mut p = Profile::by_name(&a.profile).ok_or_else(|| {
+    profile_or(a, "standard")
+}
+
+/// The profile of `a`, or `default` when none was given.
+fn profile_or(a: &ProfileArgs, default: &str) -> Result<Profile> {
+    let name = a.profile.as_deref().unwrap_or(default);
+    let mut p = Profile::by_name(name).ok_or_else(|| {
         bad(format!(
-            "unknown profile `{}`; choose one of: {}",
-            a.profile,
+            "unknown profile `{name}`; choose one of: {}",
             Profile::names().join(", ")
         ))
     })?;
@@ -370,43 +447,116 @@ fn stem_of(input: &Path) -> String {
         .unwrap_or_else(|| "subtitles".to_owned())
 }
 
+/// The video job described by the command line: look, watermark, geometry, quality.
+fn video_job(a: &VideoArgs, default_style: &str) -> Result<VideoJob> {
+    let vertical = a
+        .vertical
+        .as_deref()
+        .map(str::parse::<render::Reframe>)
+        .transpose()?;
+    let style = a.style.as_deref().unwrap_or(default_style);
+    let look = pipeline::burn_look(style, vertical.is_some())?;
+    let corner: render::Corner = a.watermark_corner.parse()?;
+    let watermark = a
+        .watermark
+        .as_deref()
+        .map(|w| Watermark::parse(w, corner, a.watermark_opacity))
+        .transpose()?;
+    Ok(VideoJob {
+        look,
+        watermark,
+        render: render::RenderOptions {
+            vertical,
+            max_height: a.max_height,
+            quality: a.quality.parse()?,
+            ..Default::default()
+        },
+    })
+}
+
+/// The default look: karaoke for vertical video, clean otherwise.
+fn default_style(a: &VideoArgs) -> &'static str {
+    if a.vertical.is_some() {
+        "karaoke"
+    } else {
+        "clean"
+    }
+}
+
 fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
-    let profile = profile(&a.profile)?;
+    let vertical = a.video.vertical.is_some();
+    let profile = profile_or(&a.profile, if vertical { "shorts" } else { "standard" })?;
     let asr = asr_options(&a.asr)?;
     autosub_core::media::check_input_file(&a.input)?;
     let out_dir = a.out.clone().unwrap_or_else(|| dir_of(&a.input));
     pipeline::check_output_dir(&out_dir)?;
+    // Every video option is checked before the long work starts.
+    let job = if a.no_video {
+        None
+    } else {
+        Some(video_job(&a.video, default_style(&a.video))?)
+    };
     let mut formats: Vec<Format> = Vec::new();
     for f in &a.format {
         if !formats.contains(f) {
             formats.push(*f);
         }
     }
-    let (tr, doc) = recognise(&a.asr, asr, &a.input, &profile, models_dir, ui, sink)?;
+    let (tr, mut doc) = recognise(&a.asr, asr, &a.input, &profile, models_dir, ui, sink)?;
+    let stem = stem_of(&a.input);
     let video = pipeline::video_size(&tr.media);
-    let paths = pipeline::output_paths(&out_dir, &stem_of(&a.input), &formats);
+    // The .ass file beside the video is for players and editors: the chosen look without karaoke, laid out
+    // for the input's own size.
+    let sidecar_style = match job.as_ref().map(|j| &j.look) {
+        Some(BurnLook::Style(s)) => {
+            let name = a.video.style.as_deref().unwrap_or("clean");
+            let mut plain = AssStyle::by_name(name).unwrap_or_else(|| s.clone());
+            plain.highlight = None;
+            plain
+        }
+        _ => AssStyle::default(),
+    };
+    let paths = pipeline::output_paths(&out_dir, &stem, &formats);
     let files: Vec<(PathBuf, String)> = paths
         .iter()
-        .map(|(f, p)| {
-            (
-                p.clone(),
-                pipeline::render(&doc, *f, &AssStyle::default(), video),
-            )
-        })
+        .map(|(f, p)| (p.clone(), pipeline::render(&doc, *f, &sidecar_style, video)))
         .collect();
     pipeline::write_files_atomically(&files)?;
+    let mut rendered = None;
+    let mut notes = Vec::new();
+    match job {
+        Some(job) if tr.media.video.is_some() => {
+            let out = pipeline::video_output_path(&out_dir, &stem);
+            let r = pipeline::render_subtitled(&tr.media, &doc.cues, None, &job, &out, sink)?;
+            doc.timings_ms
+                .insert(Stage::Render.id().to_owned(), r.elapsed_ms);
+            rendered = Some(r);
+        }
+        Some(_) => notes.push(format!(
+            "{} has no video stream: wrote subtitles only, no video was produced",
+            a.input.display()
+        )),
+        None => {}
+    }
     ui.clear();
     for w in &doc.warnings {
         ui.warn(w);
     }
+    for n in &notes {
+        ui.note(n);
+    }
     if a.json {
-        let outputs: serde_json::Map<String, serde_json::Value> = paths
+        let mut outputs: serde_json::Map<String, serde_json::Value> = paths
             .iter()
             .map(|(f, p)| (f.extension().to_owned(), json!(p)))
             .collect();
+        if let Some(r) = &rendered {
+            outputs.insert("video".into(), json!(r.path));
+        }
         let summary = json!({
             "input": a.input,
             "outputs": outputs,
+            "video": rendered,
             "language": doc.language,
             "language_probability": doc.language_probability,
             "model": doc.model,
@@ -416,6 +566,7 @@ fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink)
             "words": doc.words.len(),
             "timings_ms": doc.timings_ms,
             "warnings": doc.warnings,
+            "notes": notes,
         });
         out!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -428,6 +579,66 @@ fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink)
         for (_, p) in &paths {
             out!("{}", p.display());
         }
+        if let Some(r) = &rendered {
+            out!("{}", r.path.display());
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn render_cmd(a: RenderArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+    autosub_core::media::check_input_file(&a.video)?;
+    let format = format_of(&a.subs)?;
+    let text = read_text(&a.subs)?;
+    let job = video_job(&a.video_args, default_style(&a.video_args))?;
+    // An .ass file without --style is burned exactly as it is (its own styles, positions and effects).
+    let verbatim = format == Format::Ass && a.video_args.style.is_none();
+    let cues = if format == Format::Json {
+        let doc = autosub_subs::parse_json(&text)
+            .with_context(|| format!("reading {}", a.subs.display()))?;
+        doc.cues
+    } else {
+        autosub_subs::parse_any(&text, format)
+            .with_context(|| format!("reading {}", a.subs.display()))?
+    };
+    if verbatim {
+        autosub_subs::UserAssStyle::parse(&text)
+            .map_err(|e| bad(format!("{}: {e}", a.subs.display())))?;
+    }
+    let output = a
+        .output
+        .clone()
+        .unwrap_or_else(|| pipeline::video_output_path(&dir_of(&a.video), &stem_of(&a.video)));
+    if output.extension().map(|e| e.to_ascii_lowercase()) != Some("mp4".into()) {
+        return Err(bad(format!(
+            "the output {} must be an .mp4 file",
+            output.display()
+        )));
+    }
+    pipeline::check_output_dir(&dir_of(&output))?;
+    let tools = Tools::default();
+    let (media, _) = autosub_core::progress::run_stage(sink, Stage::Probe, None, || {
+        autosub_core::media::probe(&tools, &a.video, sink)
+    })?;
+    if media.video.is_none() {
+        return Err(bad(format!(
+            "{} has no video stream to burn subtitles into",
+            a.video.display()
+        )));
+    }
+    let r = pipeline::render_subtitled(
+        &media,
+        &cues,
+        verbatim.then_some(text.as_str()),
+        &job,
+        &output,
+        sink,
+    )?;
+    ui.clear();
+    if a.json {
+        out!("{}", serde_json::to_string_pretty(&json!({ "video": r }))?);
+    } else {
+        out!("{}", r.path.display());
     }
     Ok(exit::OK)
 }

@@ -20,6 +20,7 @@ pub mod models;
 pub mod pipeline;
 pub mod proc;
 pub mod progress;
+pub mod render;
 pub mod vad;
 
 pub use error::{Error, ErrorKind, Result};

@@ -45,7 +45,23 @@ pub struct VideoStream {
     pub height: u32,
     /// Display rotation in degrees (from side data or the legacy `rotate` tag), 0 when upright.
     pub rotation: i32,
+    /// Average frame rate.
     pub fps: Option<f64>,
+    /// The stream's base frame rate (`r_frame_rate`); far from `fps` on variable-frame-rate video.
+    pub base_fps: Option<f64>,
+    /// Sample (pixel) aspect ratio, `(1, 1)` for square pixels.
+    pub sar: (u32, u32),
+}
+
+impl VideoStream {
+    /// Whether the frame rate looks variable (phone recordings): the base rate and the average differ by more
+    /// than 1 %.
+    pub fn is_vfr(&self) -> bool {
+        match (self.fps, self.base_fps) {
+            (Some(avg), Some(base)) => (avg - base).abs() > 0.01 * base.max(avg),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -156,6 +172,14 @@ pub fn parse_probe(path: &Path, v: &serde_json::Value) -> Result<MediaInfo> {
                 .as_str()
                 .and_then(parse_rational)
                 .filter(|f| *f > 0.0),
+            base_fps: s["r_frame_rate"]
+                .as_str()
+                .and_then(parse_rational)
+                .filter(|f| *f > 0.0),
+            sar: s["sample_aspect_ratio"]
+                .as_str()
+                .and_then(parse_ratio)
+                .unwrap_or((1, 1)),
         });
     let audio = streams
         .iter()
@@ -196,6 +220,13 @@ fn rotation_of(stream: &serde_json::Value) -> i32 {
         .and_then(|r| r.parse::<i64>().ok());
     let r = from_side.or(from_tag).unwrap_or(0);
     (r.rem_euclid(360)) as i32
+}
+
+/// `"16:11"` -> `(16, 11)`; `"0:1"` (unknown) and `"1:1"` are `None`/`(1, 1)`.
+fn parse_ratio(s: &str) -> Option<(u32, u32)> {
+    let (n, d) = s.split_once(':')?;
+    let (n, d) = (n.trim().parse::<u32>().ok()?, d.trim().parse::<u32>().ok()?);
+    (n > 0 && d > 0).then_some((n, d))
 }
 
 fn parse_rational(s: &str) -> Option<f64> {

@@ -3,8 +3,9 @@
 use crate::asr::{AsrOptions, Recognition, Recognizer};
 use crate::media::{self, MediaInfo, Tools};
 use crate::progress::{run_stage, Sink, Stage};
+use crate::render;
 use crate::{Error, Result};
-use autosub_subs::{AssStyle, Cue, Document, Format, Profile, VideoSize};
+use autosub_subs::{AssStyle, BurnLook, Cue, Document, Format, Profile, UserAssStyle, VideoSize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -121,6 +122,168 @@ pub fn video_size(media: &MediaInfo) -> VideoSize {
         }
         _ => VideoSize::default(),
     }
+}
+
+/// A watermark: text drawn by the subtitle renderer, or an image overlaid in a corner.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Watermark {
+    Text {
+        text: String,
+        corner: render::Corner,
+        opacity: f64,
+    },
+    Image(render::ImageMark),
+}
+
+impl Watermark {
+    /// Reads a `--watermark` value: an existing image file (or anything named like one: .png .jpg .jpeg .webp
+    /// .bmp, which must then exist) is an image, anything else is text.
+    pub fn parse(value: &str, corner: render::Corner, opacity: f64) -> Result<Self> {
+        if !(opacity.is_finite() && (0.0..=1.0).contains(&opacity)) {
+            return Err(Error::BadInput(
+                "watermark opacity must be between 0 and 1".into(),
+            ));
+        }
+        let path = Path::new(value);
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let image_ext = matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "webp" | "bmp");
+        if image_ext || path.is_file() {
+            media::check_input_file(path).map_err(|e| match e {
+                Error::NotFound(p) => Error::BadInput(format!(
+                    "watermark image {} not found (give an existing image, or text without an image extension)",
+                    p.display()
+                )),
+                e => e,
+            })?;
+            return Ok(Watermark::Image(render::ImageMark {
+                path: path.to_owned(),
+                corner,
+                opacity,
+                width_ratio: 0.15,
+                margin_ratio: 0.03,
+            }));
+        }
+        if value.trim().is_empty() {
+            return Err(Error::BadInput("the watermark text is empty".into()));
+        }
+        if value.chars().count() > 200 {
+            return Err(Error::BadInput(
+                "the watermark text is longer than 200 characters".into(),
+            ));
+        }
+        Ok(Watermark::Text {
+            text: value.to_owned(),
+            corner,
+            opacity,
+        })
+    }
+}
+
+/// The look of burned-in subtitles for a `--style` value: a built-in style name (laid out for vertical or
+/// horizontal video) or the path of an ASS file whose styles are used.
+pub fn burn_look(style: &str, vertical: bool) -> Result<BurnLook> {
+    if let Some(s) = AssStyle::for_video(style, vertical) {
+        return Ok(BurnLook::Style(s));
+    }
+    let path = Path::new(style);
+    if !path.exists() {
+        return Err(Error::BadInput(format!(
+            "unknown style `{style}`: give one of {} or the path of an .ass file with a [V4+ Styles] section",
+            AssStyle::names().join(", ")
+        )));
+    }
+    media::check_input_file(path)?;
+    let bytes = std::fs::read(path)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::BadInput(format!("style file {} is not UTF-8 text", path.display())))?;
+    let user = UserAssStyle::parse(&text)
+        .map_err(|e| Error::BadInput(format!("style file {}: {e}", path.display())))?;
+    Ok(BurnLook::User(user))
+}
+
+/// Everything that decides how the finished video looks.
+#[derive(Clone, Debug)]
+pub struct VideoJob {
+    pub look: BurnLook,
+    pub watermark: Option<Watermark>,
+    pub render: render::RenderOptions,
+}
+
+/// Where the finished video of `input` goes: `<dir>/<stem>.autosub.mp4`.
+pub fn video_output_path(dir: &Path, stem: &str) -> PathBuf {
+    dir.join(format!("{stem}.autosub.mp4"))
+}
+
+/// Renders the finished video: `cues` burned in with the job's look, reframed, watermarked, in one encode.
+/// `script` replaces the generated subtitle script when given (an ASS file burned as it is).
+pub fn render_subtitled(
+    media: &MediaInfo,
+    cues: &[Cue],
+    script: Option<&str>,
+    job: &VideoJob,
+    output: &Path,
+    sink: &dyn Sink,
+) -> Result<render::Rendered> {
+    let video = media.video.as_ref().ok_or_else(|| {
+        Error::BadInput(format!(
+            "{} has no video stream to render subtitles into",
+            media.path.display()
+        ))
+    })?;
+    let plan = render::plan(video, job.render.vertical, job.render.max_height)?;
+    let text_mark = match &job.watermark {
+        Some(Watermark::Text {
+            text,
+            corner,
+            opacity,
+        }) => Some(autosub_subs::TextMark {
+            text: text.clone(),
+            alignment: corner.alignment(),
+            opacity: *opacity,
+            size_ratio: if plan.output.is_vertical() {
+                0.022
+            } else {
+                0.035
+            },
+            margin_ratio: 0.03,
+            until_ms: media
+                .duration_ms
+                .unwrap_or(0)
+                .max(cues.last().map_or(0, |c| c.end_ms))
+                + 1000,
+        }),
+        _ => None,
+    };
+    let script = match (script, &text_mark) {
+        (Some(s), None) => s.to_owned(),
+        (Some(s), Some(mark)) => {
+            // The user's own script, plus the watermark line inside its [Events] section.
+            let user = UserAssStyle::parse(s)?;
+            let marked = autosub_subs::write_burn_script(
+                &[],
+                &BurnLook::User(user),
+                plan.output,
+                Some(mark),
+            );
+            let lines: Vec<&str> = marked
+                .lines()
+                .filter(|l| l.starts_with("Dialogue:"))
+                .collect();
+            autosub_subs::insert_events(s, &lines)
+        }
+        (None, _) => {
+            autosub_subs::write_burn_script(cues, &job.look, plan.output, text_mark.as_ref())
+        }
+    };
+    let mut opts = job.render.clone();
+    opts.image_mark = match &job.watermark {
+        Some(Watermark::Image(m)) => Some(m.clone()),
+        _ => None,
+    };
+    render::render_video(media, Some(&script), &plan, output, &opts, sink)
 }
 
 /// Fails early, before any expensive work, when `dir` cannot receive output files.

@@ -12,6 +12,7 @@ pub enum Stage {
     Transcribe,
     Segment,
     Write,
+    Render,
     Download,
     Convert,
 }
@@ -26,6 +27,7 @@ impl Stage {
             Stage::Transcribe => "transcribe",
             Stage::Segment => "segment",
             Stage::Write => "write",
+            Stage::Render => "render",
             Stage::Download => "download",
             Stage::Convert => "convert",
         }
@@ -40,6 +42,7 @@ impl Stage {
             Stage::Transcribe => "transcribe",
             Stage::Segment => "segment",
             Stage::Write => "write",
+            Stage::Render => "render video",
             Stage::Download => "download",
             Stage::Convert => "convert",
         }

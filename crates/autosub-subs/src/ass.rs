@@ -177,12 +177,19 @@ pub struct AssStyle {
     pub shadow: f64,
     /// Vertical margin (distance from the bottom or top edge) as a fraction of the video height.
     pub margin_v_ratio: f64,
-    /// Left and right margins as a fraction of the video width.
+    /// Left (and, unless `margin_r_ratio` is set, right) margin as a fraction of the video width.
     pub margin_h_ratio: f64,
+    /// Right margin as a fraction of the video width, when it differs from the left one (vertical video keeps
+    /// captions clear of the platforms' buttons on the right).
+    #[serde(default)]
+    pub margin_r_ratio: Option<f64>,
     /// Numpad position: 1-3 bottom, 4-6 middle, 7-9 top; 2 is bottom centre.
     pub alignment: u8,
     /// Draw an opaque box behind the text instead of an outline.
     pub back_box: bool,
+    /// Karaoke: the word being spoken is drawn in this colour (from the cues' word timings).
+    #[serde(default)]
+    pub highlight: Option<Colour>,
 }
 
 impl Default for AssStyle {
@@ -201,9 +208,33 @@ impl Default for AssStyle {
             margin_h_ratio: 0.05,
             alignment: 2,
             back_box: false,
+            margin_r_ratio: None,
+            highlight: None,
         }
     }
 }
+
+/// The part of a vertical (9:16) frame that Shorts, Reels and TikTok leave free of their own overlays, as
+/// fractions of the frame: the bottom ~20 % carries the caption and music line, the right ~15 % the buttons,
+/// the top ~8 % the header.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SafeArea {
+    pub top: f64,
+    pub bottom: f64,
+    pub left: f64,
+    pub right: f64,
+}
+
+/// See [`SafeArea`].
+pub const VERTICAL_SAFE_AREA: SafeArea = SafeArea {
+    top: 0.08,
+    bottom: 0.20,
+    left: 0.04,
+    right: 0.15,
+};
+
+/// The default karaoke highlight: yellow.
+pub const KARAOKE_HIGHLIGHT: Colour = Colour::rgb(255, 214, 0);
 
 impl AssStyle {
     /// The "clean" style (same as `default()`).
@@ -222,34 +253,67 @@ impl AssStyle {
         }
     }
 
-    /// Big bold one-line captions for vertical video: 3.2 % of the height (about 61 px on 1080×1920, matching
-    /// the 22-character `shorts` profile), thick outline, raised to 30 % from the bottom to stay clear of the
-    /// platform's caption and button area.
+    /// Big bold one-line captions for vertical video: 3 % of the height (about 58 px on 1080×1920, matching
+    /// the 22-character `shorts` profile), thick outline, raised to 28 % from the bottom and kept off the right
+    /// 15 %, inside [`VERTICAL_SAFE_AREA`].
     pub fn shorts() -> Self {
         Self {
-            size_ratio: 0.032,
+            size_ratio: 0.030,
             bold: true,
             outline_ratio: 0.004,
             shadow: 2.0,
-            margin_v_ratio: 0.30,
-            margin_h_ratio: 0.06,
+            margin_v_ratio: 0.28,
+            margin_h_ratio: VERTICAL_SAFE_AREA.left + 0.01,
+            margin_r_ratio: Some(VERTICAL_SAFE_AREA.right + 0.01),
             ..Self::default()
         }
     }
 
-    /// The built-in style with this name (case-insensitive).
-    pub fn by_name(name: &str) -> Option<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "clean" => Some(Self::clean()),
-            "boxed" => Some(Self::boxed()),
-            "shorts" => Some(Self::shorts()),
-            _ => None,
+    /// `clean` with the spoken word highlighted in [`KARAOKE_HIGHLIGHT`], bold.
+    pub fn karaoke() -> Self {
+        Self {
+            bold: true,
+            highlight: Some(KARAOKE_HIGHLIGHT),
+            ..Self::default()
         }
+    }
+
+    /// The built-in style with this name (case-insensitive), laid out for horizontal video.
+    pub fn by_name(name: &str) -> Option<Self> {
+        Self::for_video(name, false)
+    }
+
+    /// The built-in style `name` laid out for horizontal or vertical video: on vertical video every look uses
+    /// the big one-line `shorts` layout inside the platforms' safe area.
+    pub fn for_video(name: &str, vertical: bool) -> Option<Self> {
+        let look = match name.trim().to_ascii_lowercase().as_str() {
+            "clean" => Self::clean(),
+            "boxed" => Self::boxed(),
+            "karaoke" => Self::karaoke(),
+            "shorts" => return Some(Self::shorts()),
+            _ => return None,
+        };
+        if !vertical {
+            return Some(look);
+        }
+        let s = Self::shorts();
+        Some(Self {
+            back_box: look.back_box,
+            outline_colour: look.outline_colour,
+            outline_ratio: if look.back_box {
+                0.006
+            } else {
+                s.outline_ratio
+            },
+            shadow: if look.back_box { 0.0 } else { s.shadow },
+            highlight: look.highlight,
+            ..s
+        })
     }
 
     /// Names of the built-in styles.
     pub fn names() -> &'static [&'static str] {
-        &["clean", "boxed", "shorts"]
+        &["clean", "boxed", "karaoke", "shorts"]
     }
 
     /// The `Style:` line for a video of this size (style name `Default`).
@@ -290,13 +354,14 @@ impl AssStyle {
             2
         };
         format!(
-            "Style: Default,{font},{size},{},&H000000FF,{},&H80000000,{},0,0,0,100,100,0,0,{},{},{},{alignment},{ml},{ml},{mv},1",
+            "Style: Default,{font},{size},{},&H000000FF,{},&H80000000,{},0,0,0,100,100,0,0,{},{},{},{alignment},{ml},{mr},{mv},1",
             self.primary.to_ass(),
             self.outline_colour.to_ass(),
             if self.bold { -1 } else { 0 },
             if self.back_box { 3 } else { 1 },
             round2(outline),
             round2(shadow),
+            mr = px(self.margin_r_ratio.unwrap_or(self.margin_h_ratio), w),
             ml = px(self.margin_h_ratio, w),
             mv = px(self.margin_v_ratio, h),
         )
@@ -332,23 +397,178 @@ fn escape_text(line: &str) -> String {
 
 /// Writes an ASS script for a video of `video` size: `[Script Info]` with `PlayResX`/`PlayResY` set to the
 /// video size and `ScaledBorderAndShadow: yes`, one `Default` style computed from `style`, and one Dialogue
-/// per cue with `\N` between lines.
+/// per cue with `\N` between lines. With a [`AssStyle::highlight`] colour, cues that carry word timings become
+/// karaoke: one Dialogue per spoken word, that word drawn in the highlight colour.
 ///
 /// Times are rounded to the nearest centisecond; an end is never rounded past the next cue's start, so cues
 /// that did not overlap still do not. Text is escaped so it can never inject override tags (libass
 /// semantics; see [`parse_ass`]).
 pub fn write_ass(cues: &[Cue], style: &AssStyle, video: VideoSize) -> String {
+    write_burn_script(cues, &BurnLook::Style(style.clone()), video, None)
+}
+
+/// How burned-in subtitles look: a built-in or serialised [`AssStyle`], or a user's own ASS script whose
+/// styles are used as they are.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BurnLook {
+    Style(AssStyle),
+    User(UserAssStyle),
+}
+
+/// The styles of a user's ASS file (`--style FILE`): every section but `[Events]` is kept verbatim, and the
+/// dialogue uses the style named `Default` if there is one, else the first. The file's own `PlayResX`/`PlayResY`
+/// are kept, so libass scales its sizes to whatever the output resolution is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserAssStyle {
+    head: String,
+    style: String,
+    play_res: VideoSize,
+}
+
+impl UserAssStyle {
+    /// Reads the script; fails when it has no `[Script Info]` section or no `Style:` line.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let lines = input_lines(text);
+        let mut head = String::new();
+        let mut section = String::new();
+        let mut styles: Vec<String> = Vec::new();
+        let (mut res_x, mut res_y) = (None::<u32>, None::<u32>);
+        let mut seen_info = false;
+        for (i, raw) in lines.iter().enumerate() {
+            let line = raw.trim();
+            if line.starts_with('[') && line.ends_with(']') {
+                section = line[1..line.len() - 1].trim().to_ascii_lowercase();
+                seen_info |= section == "script info";
+                if section != "events" {
+                    head.push_str(line);
+                    head.push('\n');
+                }
+                continue;
+            }
+            if section.is_empty() && !line.is_empty() && !line.starts_with(';') {
+                return Err(ParseError::new(
+                    i + 1,
+                    format!(
+                        "expected an ASS script starting with [Script Info], found {:?}",
+                        snippet(line)
+                    ),
+                ));
+            }
+            if section == "events" {
+                continue;
+            }
+            if let Some((key, value)) = line.split_once(':') {
+                let key = key.trim().to_ascii_lowercase();
+                match (section.as_str(), key.as_str()) {
+                    ("script info", "playresx") => res_x = value.trim().parse().ok(),
+                    ("script info", "playresy") => res_y = value.trim().parse().ok(),
+                    (s, "style") if s.ends_with("styles") => {
+                        if let Some(name) = value.split(',').next() {
+                            styles.push(name.trim().to_owned());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            head.push_str(raw.trim_end());
+            head.push('\n');
+        }
+        if !seen_info {
+            return Err(ParseError::new(
+                1,
+                "not an ASS script: no [Script Info] section",
+            ));
+        }
+        let style = if styles.iter().any(|s| s == "Default") {
+            "Default".to_owned()
+        } else {
+            styles.first().cloned().ok_or_else(|| {
+                ParseError::new(
+                    lines.len(),
+                    "the ASS file defines no style (no `Style:` line in [V4+ Styles])",
+                )
+            })?
+        };
+        // libass: without PlayRes the script is laid out for 384x288; with only one, the other follows 4:3
+        // (PlayResY 1024 when PlayResX is 1280).
+        let play_res = match (res_x, res_y) {
+            (Some(x), Some(y)) if x > 0 && y > 0 => VideoSize::new(x, y),
+            (Some(1280), None) => VideoSize::new(1280, 1024),
+            (Some(x), None) if x > 0 => VideoSize::new(x, x * 3 / 4),
+            (None, Some(1024)) => VideoSize::new(1280, 1024),
+            (None, Some(y)) if y > 0 => VideoSize::new(y * 4 / 3, y),
+            _ => VideoSize::new(384, 288),
+        };
+        Ok(Self {
+            head,
+            style,
+            play_res,
+        })
+    }
+
+    /// The style name dialogue is written with.
+    pub fn style_name(&self) -> &str {
+        &self.style
+    }
+}
+
+/// A text watermark drawn over the whole video by the same script (so the text needs no second filter).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextMark {
+    pub text: String,
+    /// Numpad position: 7 top left, 9 top right, 1 bottom left, 3 bottom right.
+    pub alignment: u8,
+    /// 0 invisible .. 1 opaque.
+    pub opacity: f64,
+    /// Font size as a fraction of the video height.
+    pub size_ratio: f64,
+    /// Distance from the edges as a fraction of the video height.
+    pub margin_ratio: f64,
+    /// Shown from 0 to this time.
+    pub until_ms: u64,
+}
+
+/// Writes the script that is burned into a video of `video` size: the cues in `look` (karaoke when the
+/// style has a highlight colour and the cues carry words), plus an optional text watermark.
+pub fn write_burn_script(
+    cues: &[Cue],
+    look: &BurnLook,
+    video: VideoSize,
+    watermark: Option<&TextMark>,
+) -> String {
     let mut out = String::new();
-    out.push_str("[Script Info]\n; Generated by AutoSub\nScriptType: v4.00+\n");
-    out.push_str(&format!(
-        "PlayResX: {}\nPlayResY: {}\n",
-        video.width.max(1),
-        video.height.max(1)
-    ));
-    out.push_str("ScaledBorderAndShadow: yes\nWrapStyle: 0\nYCbCr Matrix: None\n\n");
-    out.push_str("[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n");
-    out.push_str(&style.style_line(video));
-    out.push_str("\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n");
+    let (style_name, highlight, res) = match look {
+        BurnLook::Style(style) => {
+            out.push_str("[Script Info]\n; Generated by AutoSub\nScriptType: v4.00+\n");
+            out.push_str(&format!(
+                "PlayResX: {}\nPlayResY: {}\n",
+                video.width.max(1),
+                video.height.max(1)
+            ));
+            out.push_str("ScaledBorderAndShadow: yes\nWrapStyle: 0\nYCbCr Matrix: None\n\n");
+            out.push_str("[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n");
+            out.push_str(&style.style_line(video));
+            out.push_str("\n\n");
+            ("Default", style.highlight, video)
+        }
+        BurnLook::User(user) => {
+            out.push_str(&user.head);
+            if !out.ends_with("\n\n") {
+                out.push('\n');
+            }
+            (user.style.as_str(), None, user.play_res)
+        }
+    };
+    out.push_str(
+        "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n",
+    );
+    let dialogue = |out: &mut String, layer: u8, start: u64, end: u64, text: &str| {
+        out.push_str(&format!(
+            "Dialogue: {layer},{},{},{style_name},,0,0,0,,{text}\n",
+            fmt_ass_cs(start),
+            fmt_ass_cs(end),
+        ));
+    };
     for (i, cue) in cues.iter().enumerate() {
         let start = ms_to_cs(cue.start_ms);
         let mut end = ms_to_cs(cue.end_ms);
@@ -360,15 +580,163 @@ pub fn write_ass(cues: &[Cue], style: &AssStyle, video: VideoSize) -> String {
                 end = end.min(ms_to_cs(next.start_ms));
             }
         }
-        let text: Vec<String> = cue.lines.iter().map(|l| escape_text(l)).collect();
+        let spans = highlight.and_then(|_| word_spans(cue));
+        match (highlight, spans) {
+            (Some(colour), Some(spans)) if !spans.is_empty() => {
+                // Before the first word: no highlight; then each word from its start to the next one's.
+                let mut t = start;
+                let first = ms_to_cs(spans[0].start_ms).clamp(start, end);
+                if first > t {
+                    dialogue(&mut out, 0, t, first, &highlighted_text(cue, None, colour));
+                    t = first;
+                }
+                for (k, span) in spans.iter().enumerate() {
+                    let next = spans
+                        .get(k + 1)
+                        .map_or(end, |n| ms_to_cs(n.start_ms).clamp(t, end));
+                    if next > t {
+                        dialogue(
+                            &mut out,
+                            0,
+                            t,
+                            next,
+                            &highlighted_text(cue, Some(span), colour),
+                        );
+                        t = next;
+                    }
+                }
+            }
+            _ => {
+                let text: Vec<String> = cue.lines.iter().map(|l| escape_text(l)).collect();
+                dialogue(&mut out, 0, start, end, &text.join("\\N"));
+            }
+        }
+    }
+    if let Some(mark) = watermark.filter(|m| !m.text.trim().is_empty()) {
+        let h = f64::from(res.height.max(1));
+        let clamp01 = |x: f64| {
+            if x.is_finite() {
+                x.clamp(0.0, 1.0)
+            } else {
+                1.0
+            }
+        };
+        let alpha = ((1.0 - clamp01(mark.opacity)) * 255.0).round() as u8;
+        let size = (clamp01(mark.size_ratio) * h).round().max(1.0);
+        let margin = (clamp01(mark.margin_ratio) * h).round();
+        let alignment = if (1..=9).contains(&mark.alignment) {
+            mark.alignment
+        } else {
+            9
+        };
+        let text = escape_text(mark.text.trim());
         out.push_str(&format!(
-            "Dialogue: 0,{},{},Default,,0,0,0,,{}\n",
-            fmt_ass_cs(start),
-            fmt_ass_cs(end),
-            text.join("\\N")
+            "Dialogue: 1,{},{},{style_name},,{m},{m},{m},,{{\\an{alignment}\\fnDejaVu Sans\\fs{size}\\b1\\i0\\u0\\s0\\fscx100\\fscy100\\fsp0\\frz0\\1c&HFFFFFF&\\3c&H000000&\\bord{b}\\shad0\\1a&H{alpha:02X}&\\3a&H{alpha:02X}&}}{text}\n",
+            fmt_ass_cs(0),
+            fmt_ass_cs(ms_to_cs(mark.until_ms).max(1)),
+            m = margin,
+            b = round2(size / 20.0),
         ));
     }
     out
+}
+
+/// Inserts Dialogue `lines` at the end of the script's `[Events]` section (adding the section when there is
+/// none), keeping every other line as it is.
+pub fn insert_events(script: &str, lines: &[&str]) -> String {
+    let mut out = String::with_capacity(script.len() + 200);
+    let mut in_events = false;
+    let mut inserted = false;
+    for line in script.lines() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            if in_events && !inserted {
+                for l in lines {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+                inserted = true;
+            }
+            in_events = t.eq_ignore_ascii_case("[events]");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !inserted {
+        if !in_events {
+            out.push_str("\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n");
+        }
+        for l in lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Where a spoken word sits in a cue's lines: line index and byte range, with its start time. Punctuation-only
+/// words are folded into the word before them.
+#[derive(Clone, Debug, PartialEq)]
+struct WordSpan {
+    line: usize,
+    range: std::ops::Range<usize>,
+    start_ms: u64,
+}
+
+/// Finds each of the cue's words in its lines, in order; `None` when the cue has no words or one cannot be
+/// found (text edited after segmentation), so the cue is drawn without karaoke.
+fn word_spans(cue: &Cue) -> Option<Vec<WordSpan>> {
+    if cue.words.is_empty() {
+        return None;
+    }
+    let mut spans: Vec<WordSpan> = Vec::new();
+    let (mut line, mut pos) = (0usize, 0usize);
+    for w in &cue.words {
+        let t = w.text.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let (l, at) = loop {
+            let text = cue.lines.get(line)?;
+            if let Some(off) = text.get(pos..).and_then(|rest| rest.find(t)) {
+                break (line, pos + off);
+            }
+            line += 1;
+            pos = 0;
+        };
+        let end = at + t.len();
+        pos = end;
+        let punct_only = t.chars().all(|c| !c.is_alphanumeric());
+        match spans.last_mut() {
+            Some(prev) if punct_only && prev.line == l => prev.range.end = end,
+            _ => spans.push(WordSpan {
+                line: l,
+                range: at..end,
+                start_ms: w.start_ms,
+            }),
+        }
+    }
+    Some(spans)
+}
+
+/// The cue's lines with `span` (if any) drawn in `colour`; `\r` returns to the line's style.
+fn highlighted_text(cue: &Cue, span: Option<&WordSpan>, colour: Colour) -> String {
+    let mut parts = Vec::with_capacity(cue.lines.len());
+    for (i, line) in cue.lines.iter().enumerate() {
+        match span.filter(|s| s.line == i) {
+            Some(s) => parts.push(format!(
+                "{}{{\\1c&H{:02X}{:02X}{:02X}&}}{}{{\\r}}{}",
+                escape_text(&line[..s.range.start]),
+                colour.b,
+                colour.g,
+                colour.r,
+                escape_text(&line[s.range.clone()]),
+                escape_text(&line[s.range.end..]),
+            )),
+            None => parts.push(escape_text(line)),
+        }
+    }
+    parts.join("\\N")
 }
 
 /// Turns Dialogue text into lines: override blocks `{...}` are dropped, `\N` breaks the line (`\n` too with
@@ -600,5 +968,165 @@ mod tests {
         assert_eq!(unescape_text("a\\nb", true), vec!["a", "b"]);
         assert_eq!(unescape_text("open { brace", false), vec!["open { brace"]);
         assert!(unescape_text("", false).is_empty());
+    }
+
+    fn word(text: &str, start_ms: u64, end_ms: u64) -> crate::Word {
+        crate::Word {
+            text: text.into(),
+            start_ms,
+            end_ms,
+            prob: 0.9,
+        }
+    }
+
+    fn karaoke_cue() -> Cue {
+        Cue {
+            start_ms: 1000,
+            end_ms: 3000,
+            lines: vec!["Hello, {big}".into(), "world.".into()],
+            words: vec![
+                word(" Hello", 1100, 1400),
+                word(",", 1400, 1400),
+                word(" {big}", 1500, 1900),
+                word(" world", 2000, 2500),
+                word(".", 2500, 2500),
+            ],
+        }
+    }
+
+    #[test]
+    fn karaoke_highlights_each_word_in_turn() {
+        let cue = karaoke_cue();
+        let script = write_ass(&[cue], &AssStyle::karaoke(), VideoSize::new(1280, 720));
+        let events: Vec<&str> = script
+            .lines()
+            .filter(|l| l.starts_with("Dialogue:"))
+            .collect();
+        assert_eq!(events.len(), 4, "{script}");
+        // Unhighlighted lead-in, then one event per word, back to back to the cue's end.
+        assert!(events[0].starts_with("Dialogue: 0,0:00:01.00,0:00:01.10,Default"));
+        assert!(events[0].ends_with(",,Hello, \\{big\\}\\Nworld."));
+        assert!(events[1].contains("0:00:01.10,0:00:01.50"));
+        assert!(
+            events[1].ends_with("{\\1c&H00D6FF&}Hello,{\\r} \\{big\\}\\Nworld."),
+            "{}",
+            events[1]
+        );
+        assert!(events[2].ends_with("Hello, {\\1c&H00D6FF&}\\{big\\}{\\r}\\Nworld."));
+        assert!(events[3].contains("0:00:02.00,0:00:03.00"));
+        assert!(events[3].ends_with("\\N{\\1c&H00D6FF&}world.{\\r}"));
+        // What a reader sees is still the cue's text.
+        let parsed = parse_ass(&script).unwrap();
+        assert!(parsed
+            .iter()
+            .all(|c| c.lines == vec!["Hello, {big}", "world."]));
+    }
+
+    #[test]
+    fn karaoke_without_words_or_with_edited_text_falls_back_to_plain_cues() {
+        let mut cue = karaoke_cue();
+        cue.lines = vec!["Something else".into()];
+        let plain = Cue::new(4000, 5000, vec!["No words".into()]);
+        let script = write_ass(&[cue, plain], &AssStyle::karaoke(), VideoSize::default());
+        let n = script
+            .lines()
+            .filter(|l| l.starts_with("Dialogue:"))
+            .count();
+        assert_eq!(n, 2, "{script}");
+        assert!(!script.contains("\\1c"));
+    }
+
+    #[test]
+    fn text_watermark_is_escaped_and_translucent() {
+        let mark = TextMark {
+            text: "@me {\\b0} 100%".into(),
+            alignment: 9,
+            opacity: 0.5,
+            size_ratio: 0.04,
+            margin_ratio: 0.02,
+            until_ms: 60_000,
+        };
+        let script = write_burn_script(
+            &[],
+            &BurnLook::Style(AssStyle::default()),
+            VideoSize::new(1080, 1920),
+            Some(&mark),
+        );
+        let line = script.lines().find(|l| l.starts_with("Dialogue:")).unwrap();
+        assert!(line.starts_with("Dialogue: 1,0:00:00.00,0:01:00.00,Default,,38,38,38,,"));
+        assert!(line.contains("\\an9") && line.contains("\\fs77") && line.contains("\\1a&H80&"));
+        assert!(line.ends_with("}@me \\{\\\u{2060}b0\\} 100%"), "{line}");
+        assert_eq!(
+            parse_ass(&script).unwrap()[0].lines,
+            vec!["@me {\\b0} 100%"]
+        );
+    }
+
+    #[test]
+    fn user_style_file_keeps_its_styles_and_play_res() {
+        let user = "\u{feff}[Script Info]\nTitle: mine\nPlayResX: 640\nPlayResY: 360\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour\nStyle: Big,Arial,40,&H0000FFFF\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\nDialogue: 0,0:00:00.00,0:00:01.00,Big,,0,0,0,,old text\n";
+        let look = UserAssStyle::parse(user).unwrap();
+        assert_eq!(look.style_name(), "Big");
+        assert_eq!(look.play_res, VideoSize::new(640, 360));
+        let cues = [Cue::new(0, 1500, vec!["new text".into()])];
+        let script = write_burn_script(
+            &cues,
+            &BurnLook::User(look),
+            VideoSize::new(1920, 1080),
+            None,
+        );
+        assert!(script.contains("Style: Big,Arial,40,&H0000FFFF"));
+        assert!(script.contains("PlayResY: 360"));
+        assert!(!script.contains("old text"));
+        assert!(script.contains("Dialogue: 0,0:00:00.00,0:00:01.50,Big,,0,0,0,,new text"));
+        assert_eq!(parse_ass(&script).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn events_are_inserted_into_the_events_section() {
+        let script = "[Script Info]\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\nDialogue: 0,0:00:00.00,0:00:01.00,Default,,0,0,0,,a\n\n[Fonts]\nfontname: x.ttf\n";
+        let out = insert_events(
+            script,
+            &["Dialogue: 1,0:00:00.00,0:00:09.00,Default,,0,0,0,,mark"],
+        );
+        let pos = |needle: &str| out.find(needle).unwrap();
+        assert!(
+            pos(",,a") < pos(",,mark") && pos(",,mark") < pos("[Fonts]"),
+            "{out}"
+        );
+        let out = insert_events(
+            "[Script Info]\n",
+            &["Dialogue: 1,0:00:00.00,0:00:09.00,Default,,0,0,0,,mark"],
+        );
+        assert_eq!(parse_ass(&out).unwrap()[0].lines, vec!["mark"]);
+    }
+
+    #[test]
+    fn user_style_file_errors() {
+        assert!(UserAssStyle::parse("1\n00:00:01,000 --> 00:00:02,000\nhi\n").is_err());
+        let no_style = "[Script Info]\nPlayResY: 360\n[V4+ Styles]\nFormat: Name\n";
+        let e = UserAssStyle::parse(no_style).unwrap_err();
+        assert!(e.to_string().contains("no style"), "{e}");
+    }
+
+    #[test]
+    fn vertical_styles_sit_in_the_safe_area() {
+        for name in ["clean", "boxed", "karaoke"] {
+            let s = AssStyle::for_video(name, true).unwrap();
+            assert!(s.margin_v_ratio >= VERTICAL_SAFE_AREA.bottom, "{name}");
+            assert!(s.margin_h_ratio >= VERTICAL_SAFE_AREA.left, "{name}");
+            assert!(
+                s.margin_r_ratio.unwrap() >= VERTICAL_SAFE_AREA.right,
+                "{name}"
+            );
+            let line = s.style_line(VideoSize::new(1080, 1920));
+            assert!(line.ends_with(",2,54,173,538,1"), "{name}: {line}");
+        }
+        assert!(AssStyle::for_video("karaoke", true)
+            .unwrap()
+            .highlight
+            .is_some());
+        assert!(AssStyle::for_video("boxed", true).unwrap().back_box);
+        assert!(AssStyle::for_video("nope", true).is_none());
     }
 }

@@ -44,7 +44,10 @@ mod vtt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use ass::{parse_ass, write_ass, AssStyle, Colour, VideoSize};
+pub use ass::{
+    insert_events, parse_ass, write_ass, write_burn_script, AssStyle, BurnLook, Colour, SafeArea,
+    TextMark, UserAssStyle, VideoSize, KARAOKE_HIGHLIGHT, VERTICAL_SAFE_AREA,
+};
 pub use error::{ParseError, UnknownName};
 pub use format::{parse_any, Format};
 pub use json::{parse_json, write_json, Document};
