@@ -537,7 +537,10 @@ pub fn render_video(
         .arg("-i")
         .arg(ffmpeg_input_arg(&media.path)?);
     if let Some(m) = &opts.image_mark {
-        cmd = cmd.arg("-i").arg(ffmpeg_input_arg(&m.path)?);
+        // A still image, read as a file name without `%d` sequence patterns (a `%` in the path is literal).
+        cmd = cmd
+            .args(["-f", "image2", "-pattern_type", "none", "-i"])
+            .arg(ffmpeg_input_arg(&m.path)?);
     }
     cmd = cmd
         .arg("-filter_complex")
