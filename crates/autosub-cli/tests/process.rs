@@ -34,8 +34,11 @@ fn process_writes_all_formats_that_pass_lint() {
         let l = lint(&f, "standard");
         assert_eq!(l.code, 0, "lint {ext}: {}{}", l.stdout, l.stderr);
     }
-    // Nothing else (no temporary files) is left.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+    // The finished video, and nothing else (no temporary files).
+    let video = dir.path().join("sample.autosub.mp4");
+    assert_eq!(summary["outputs"]["video"], video.to_str().unwrap());
+    assert!(summary["timings_ms"]["render"].is_u64(), "{summary}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("sample.json")).unwrap())
             .unwrap();

@@ -445,6 +445,78 @@ fn russian_captions_are_readable_in_normal_and_vertical_output() {
 }
 
 #[test]
+fn chinese_captions_render_with_a_cjk_font() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("clip.mp4");
+    make_video(&input, 960, 540, 2.0, None);
+    let srt = write(
+        &dir.path().join("zh.srt"),
+        "1\n00:00:00,200 --> 00:00:01,800\n今天天气很好\n",
+    );
+    let out = dir.path().join("zh.mp4");
+    render(
+        &input,
+        &srt,
+        &["--output", out.to_str().unwrap(), "--quality", "fast"],
+    )
+    .ok();
+    let words = ocr(&out, 1.0, (0.6, 1.0), "chi_sim", 170);
+    for c in "今天天气很好".chars() {
+        assert!(
+            words.iter().any(|w| w.text.contains(c)),
+            "OCR did not read {c:?}: {:?}",
+            words.iter().map(|w| &w.text).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_users_ass_style_file_is_used_for_the_captions() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("gray.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x808080:s=640x360:r=25:d=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        input.to_str().unwrap(),
+    ]);
+    // Big pure-red text, no outline, in a 320x180 layout (libass scales it to the video).
+    let style = write(
+        &dir.path().join("red.ass"),
+        "[Script Info]\nPlayResX: 320\nPlayResY: 180\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\nStyle: Red,DejaVu Sans,40,&H000000FF,&H000000FF,&H00000000,&H00000000,-1,0,0,0,100,100,0,0,1,0,0,2,10,10,10,1\n",
+    );
+    let srt = write(
+        &dir.path().join("s.srt"),
+        "1\n00:00:00,000 --> 00:00:02,000\nHHHH\n",
+    );
+    let out = dir.path().join("o.mp4");
+    render(
+        &input,
+        &srt,
+        &[
+            "--output",
+            out.to_str().unwrap(),
+            "--quality",
+            "fast",
+            "--style",
+            style.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let px = frame_rgb(&out, 1.0);
+    let red = (250 * 640..340 * 640)
+        .filter(|i| px[i * 3] > 180 && px[i * 3 + 1] < 90 && px[i * 3 + 2] < 90)
+        .count();
+    // 40 px in a 180-line layout is 80 px on 360 lines: thousands of red pixels.
+    assert!(red > 2000, "only {red} red pixels at the bottom");
+}
+
+#[test]
 fn rotated_odd_sized_anamorphic_and_variable_rate_video_come_out_right() {
     let dir = tempfile::tempdir().unwrap();
     let srt = write(

@@ -210,6 +210,8 @@ pub struct VideoJob {
     pub look: BurnLook,
     pub watermark: Option<Watermark>,
     pub render: render::RenderOptions,
+    /// Also save the ASS script that is burned in here (to inspect it or burn it with other tools).
+    pub save_script: Option<PathBuf>,
 }
 
 /// Where the finished video of `input` goes: `<dir>/<stem>.autosub.mp4`.
@@ -283,6 +285,9 @@ pub fn render_subtitled(
         Some(Watermark::Image(m)) => Some(m.clone()),
         _ => None,
     };
+    if let Some(path) = &job.save_script {
+        write_files_atomically(&[(path.clone(), script.clone())])?;
+    }
     render::render_video(media, Some(&script), &plan, output, &opts, sink)
 }
 

@@ -51,9 +51,9 @@ impl Quality {
     /// (x264 preset, CRF).
     pub fn x264(self) -> (&'static str, u8) {
         match self {
-            Quality::Fast => ("superfast", 23),
+            Quality::Fast => ("ultrafast", 23),
             Quality::Balanced => ("veryfast", 21),
-            Quality::Best => ("slow", 18),
+            Quality::Best => ("medium", 18),
         }
     }
 }
