@@ -470,7 +470,7 @@ pub fn parse_progress_line(line: &str) -> Option<u64> {
         .strip_prefix("out_time_us=")
         .or_else(|| line.strip_prefix("out_time_ms="))?;
     let us: i64 = v.trim().parse().ok()?;
-    (us >= 0).then(|| us as u64 / 1000)
+    (us >= 0).then_some(us as u64 / 1000)
 }
 
 /// Renders `media` to `output` (an `.mp4`) in one encode: the plan's geometry, the ASS `script` burned in
