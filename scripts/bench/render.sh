@@ -72,7 +72,8 @@ def t(s):
     return f"{h:02}:{m:02}:{s:02},{ms:03}"
 with open(sys.argv[2], "w") as f:
     for i, s in enumerate(d["segments_detail"], 1):
-        f.write(f"{i}\n{t(s[\"start\"])} --> {t(s[\"end\"])}\n{s[\"text\"].strip()}\n\n")
+        start, end, text = t(s["start"]), t(s["end"]), s["text"].strip()
+        f.write(f"{i}\n{start} --> {end}\n{text}\n\n")
 '
 
 TSV="$WORK/steps.tsv"

@@ -31,7 +31,7 @@ use autosub_core::asr::{AsrOptions, Recognizer};
 use autosub_core::media::Tools;
 use autosub_core::pipeline::{self, TranscribeOptions, VideoJob, Watermark};
 use autosub_core::progress::{CancelFlag, Sink, Stage};
-use autosub_core::render;
+use autosub_core::{fetch, render};
 use autosub_core::{models, ErrorKind};
 use autosub_subs::{AssStyle, BurnLook, Document, Format, Profile};
 use clap::{Args, Parser, Subcommand};
@@ -88,6 +88,10 @@ enum Command {
     Lint(LintArgs),
     /// Burn subtitles into a video (styled, optionally vertical and watermarked) in one encode.
     Render(RenderArgs),
+    /// Download a video from a link (YouTube, TikTok, Instagram, a page with a video, a direct file) with yt-dlp.
+    Fetch(FetchCmdArgs),
+    /// Print the versions of the tools and models autosub uses, and what is missing.
+    Doctor,
     /// Manage Whisper models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -132,8 +136,11 @@ struct ProfileArgs {
 
 #[derive(Args)]
 struct ProcessArgs {
-    /// Video or audio file (.mp4 .mkv .mov .webm .mp3 .wav .m4a ...).
+    /// Video or audio file (.mp4 .mkv .mov .webm .mp3 .wav .m4a ...), or an http(s) link to one (downloaded
+    /// with yt-dlp; outputs then go to --out or the current folder).
     input: PathBuf,
+    #[command(flatten)]
+    fetch: FetchArgs,
     /// Folder for the outputs [default: next to the input].
     #[arg(long, short)]
     out: Option<PathBuf>,
@@ -204,6 +211,56 @@ struct SegmentArgs {
     output: PathBuf,
     #[command(flatten)]
     profile: ProfileArgs,
+}
+
+/// Limits on downloads from links.
+#[derive(Args, Clone)]
+struct FetchArgs {
+    /// Refuse media longer than this many seconds (checked before download when the site says, and after).
+    #[arg(long, value_name = "SECONDS", default_value_t = 4 * 3600)]
+    max_duration: u64,
+    /// Refuse downloads larger than this (bytes, or with K, M, G: 500M).
+    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = parse_size)]
+    max_filesize: u64,
+    /// For a playlist or channel link: download this item (1 = the first); without it such links are refused.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    playlist_item: Option<u32>,
+}
+
+/// `500M` -> 500 000 000; plain numbers are bytes.
+fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1_000u64),
+        Some('M') => (&t[..t.len() - 1], 1_000_000),
+        Some('G') => (&t[..t.len() - 1], 1_000_000_000),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 500M, 2G, 1048576)"))?;
+    if !(n.is_finite() && n > 0.0) {
+        return Err(format!("`{s}` is not a positive size"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+#[derive(Args)]
+struct FetchCmdArgs {
+    /// The link (http or https).
+    url: String,
+    /// Copy the downloaded file into this folder (as <title>.<ext>) [default: print its path in the cache].
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Take the best format at or below this height.
+    #[arg(long, default_value_t = 1080, value_parser = clap::value_parser!(u32).range(144..=4320))]
+    max_height: u32,
+    /// Print a machine-readable summary on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    limits: FetchArgs,
 }
 
 #[derive(Args)]
@@ -358,6 +415,8 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         Command::Segment(a) => segment(a),
         Command::Lint(a) => lint(a),
         Command::Render(a) => render_cmd(a, ui, sink),
+        Command::Fetch(a) => fetch_cmd(a, ui, sink),
+        Command::Doctor => doctor(&models_dir),
         Command::Models(m) => models_cmd(m, &models_dir, ui, sink),
     }
 }
@@ -487,10 +546,102 @@ fn default_style(a: &VideoArgs) -> &'static str {
     }
 }
 
-fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+/// Whether a `process` input is a link rather than a file: it starts with a scheme (`https://`, `file:`, `ftp:`)
+/// and no file of that name exists.
+fn is_link(input: &Path) -> bool {
+    let Some(s) = input.to_str() else {
+        return false;
+    };
+    let scheme_len = s.find(':').filter(|&i| {
+        i > 0
+            && s[..i]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    });
+    scheme_len.is_some_and(|i| i > 1) && !input.exists()
+}
+
+/// Download options from the command line and the environment: the cache in `$AUTOSUB_CACHE_DIR` (else
+/// `$XDG_CACHE_HOME/autosub/downloads`), non-public addresses allowed by `$AUTOSUB_ALLOW_HOSTS`
+/// (comma-separated `IP` or `IP:PORT`; none by default).
+fn fetch_options(a: &FetchArgs, max_height: Option<u32>) -> Result<fetch::FetchOptions> {
+    let cache = std::env::var_os("AUTOSUB_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("autosub/downloads"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/autosub/downloads"))
+        })
+        .unwrap_or_else(|| std::env::temp_dir().join("autosub-downloads"));
+    let mut o = fetch::FetchOptions::new(cache);
+    o.max_duration_s = Some(a.max_duration);
+    o.max_filesize = Some(a.max_filesize);
+    o.max_height = Some(max_height.unwrap_or(1080));
+    o.playlist_item = a.playlist_item;
+    if let Ok(list) = std::env::var("AUTOSUB_ALLOW_HOSTS") {
+        let items: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        o.policy = fetch::Policy::allowing(&items)
+            .map_err(|e| bad(format!("AUTOSUB_ALLOW_HOSTS: {e}")))?;
+    }
+    Ok(o)
+}
+
+/// A file name made from a video title: no path separators or control characters, at most 80 characters.
+fn safe_stem(title: Option<&str>) -> String {
+    let s: String = title
+        .unwrap_or("")
+        .chars()
+        .map(|c| {
+            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .take(80)
+        .collect();
+    let s = s.trim().trim_start_matches(['.', '-']).trim().to_owned();
+    if s.is_empty() {
+        "video".to_owned()
+    } else {
+        s
+    }
+}
+
+fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
     let vertical = a.video.vertical.is_some();
     let profile = profile_or(&a.profile, if vertical { "shorts" } else { "standard" })?;
     let asr = asr_options(&a.asr)?;
+    let mut stem_override = None;
+    if is_link(&a.input) {
+        let url = a.input.to_string_lossy().into_owned();
+        let out_dir = a.out.clone().unwrap_or_else(|| PathBuf::from("."));
+        pipeline::check_output_dir(&out_dir)?;
+        if !a.no_video {
+            video_job(&a.video, default_style(&a.video))?;
+        }
+        let opts = fetch_options(&a.fetch, a.video.max_height)?;
+        let got = fetch::fetch(&url, &opts, &Tools::default(), sink)?;
+        ui.clear();
+        ui.note(&format!(
+            "{} ({}){}",
+            got.title.as_deref().unwrap_or("video"),
+            got.extractor.as_deref().unwrap_or("?"),
+            if got.from_cache {
+                ", from the cache"
+            } else {
+                ""
+            }
+        ));
+        stem_override = Some(safe_stem(got.title.as_deref()));
+        a.out = Some(out_dir);
+        a.input = got.path;
+    }
     autosub_core::media::check_input_file(&a.input)?;
     let out_dir = a.out.clone().unwrap_or_else(|| dir_of(&a.input));
     pipeline::check_output_dir(&out_dir)?;
@@ -507,7 +658,7 @@ fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink)
         }
     }
     let (tr, mut doc) = recognise(&a.asr, asr, &a.input, &profile, models_dir, ui, sink)?;
-    let stem = stem_of(&a.input);
+    let stem = stem_override.unwrap_or_else(|| stem_of(&a.input));
     let video = pipeline::video_size(&tr.media);
     // The .ass file beside the video is for players and editors: the chosen look without karaoke, laid out
     // for the input's own size.
@@ -645,6 +796,113 @@ fn render_cmd(a: RenderArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         out!("{}", r.path.display());
     }
     Ok(exit::OK)
+}
+
+fn fetch_cmd(a: FetchCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+    if let Some(dir) = &a.out {
+        pipeline::check_output_dir(dir)?;
+    }
+    let opts = fetch_options(&a.limits, Some(a.max_height))?;
+    let got = fetch::fetch(&a.url, &opts, &Tools::default(), sink)?;
+    let path = match &a.out {
+        Some(dir) => {
+            let ext = got
+                .path
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "mp4".into());
+            let dest = dir.join(format!("{}.{ext}", safe_stem(got.title.as_deref())));
+            let tmp = dir.join(format!(
+                ".{}.partial-{}",
+                safe_stem(got.title.as_deref()),
+                std::process::id()
+            ));
+            std::fs::copy(&got.path, &tmp)
+                .and_then(|_| std::fs::rename(&tmp, &dest))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    anyhow::Error::new(autosub_core::Error::Write {
+                        path: dest.clone(),
+                        source: e,
+                    })
+                })?;
+            dest
+        }
+        None => got.path.clone(),
+    };
+    ui.clear();
+    if a.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "path": path,
+                "url": got.url,
+                "title": got.title,
+                "extractor": got.extractor,
+                "duration_ms": got.duration_ms,
+                "from_cache": got.from_cache,
+                "yt_dlp": got.ytdlp_version,
+            }))?
+        );
+    } else {
+        out!("{}", path.display());
+    }
+    Ok(exit::OK)
+}
+
+/// Versions of the programs and models, and the features compiled in; exit 4 when something needed is missing.
+fn doctor(models_dir: &Path) -> Result<u8> {
+    let sink = autosub_core::progress::NullSink;
+    let mut missing = 0;
+    out!("autosub {}", env!("CARGO_PKG_VERSION"));
+    let tools = Tools::default();
+    for (name, prog) in [("ffmpeg", &tools.ffmpeg), ("ffprobe", &tools.ffprobe)] {
+        match autosub_core::media::program_version(prog, &sink) {
+            Ok(v) => out!("{name:<10} {v}"),
+            Err(e) => {
+                missing += 1;
+                out!("{name:<10} MISSING: {e}");
+            }
+        }
+    }
+    match fetch::ytdlp_version(&fetch::default_ytdlp()) {
+        Ok(v) => out!(
+            "{:<10} {v}{}",
+            "yt-dlp",
+            if v == fetch::YTDLP_VERSION {
+                String::new()
+            } else {
+                format!(" (tested with {})", fetch::YTDLP_VERSION)
+            }
+        ),
+        Err(e) => {
+            missing += 1;
+            out!("{:<10} MISSING: {e}", "yt-dlp");
+        }
+    }
+    out!("{:<10} {}", "models", models_dir.display());
+    let installed = autosub_models::list_installed(models_dir);
+    if installed.is_empty() {
+        missing += 1;
+        out!("           none installed: run `autosub models install base` or scripts/setup.sh");
+    }
+    for m in &installed {
+        out!(
+            "           {:<16} {:>8}",
+            m.name,
+            display::fmt_bytes(m.size)
+        );
+    }
+    out!(
+        "{:<10} whisper.cpp {} (OpenMP), libass burn-in, x264",
+        "features",
+        autosub_core::asr::backend_version()
+    );
+    Ok(if missing == 0 {
+        exit::OK
+    } else {
+        exit::MISSING_DEPENDENCY
+    })
 }
 
 fn transcribe(

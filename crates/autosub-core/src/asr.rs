@@ -567,6 +567,18 @@ pub fn collapse_repeats(words: Vec<Word>) -> Vec<Word> {
         .collect()
 }
 
+/// The whisper.cpp version compiled in, and its CPU features (`AVX2 = 1 | ...`).
+pub fn backend_version() -> String {
+    let info: String = whisper_rs::print_system_info()
+        .split('|')
+        .map(str::trim)
+        .filter(|f| f.ends_with("= 1"))
+        .map(|f| f.trim_end_matches(" = 1").trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("{} [{info}]", whisper_rs::get_whisper_version())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,8 +23,10 @@ pub enum Error {
     BadInput(String),
     #[error("input file not found: {}", .0.display())]
     NotFound(PathBuf),
+    /// `package` is a Debian package name, or `pip:REQUIREMENT` for programs taken from PyPI.
     #[error(
-        "{program} was not found in PATH; install it (Debian/Ubuntu: `apt-get install {package}`)"
+        "{program} was not found in PATH; install it ({})",
+        install_hint(package)
     )]
     ProgramMissing { program: String, package: String },
     #[error("{message}")]
@@ -69,6 +71,14 @@ impl Error {
             | Error::Asr(_)
             | Error::Io(_) => ErrorKind::Internal,
         }
+    }
+}
+
+/// How to install a package named as in [`Error::ProgramMissing`].
+fn install_hint(package: &str) -> String {
+    match package.strip_prefix("pip:") {
+        Some(req) => format!("`pip install {req}`, or run scripts/setup.sh"),
+        None => format!("Debian/Ubuntu: `apt-get install {package}`"),
     }
 }
 

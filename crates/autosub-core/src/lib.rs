@@ -15,6 +15,7 @@
 
 pub mod asr;
 mod error;
+pub mod fetch;
 pub mod media;
 pub mod models;
 pub mod pipeline;

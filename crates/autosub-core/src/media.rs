@@ -117,6 +117,24 @@ pub fn ffmpeg_input_arg(path: &Path) -> Result<std::ffi::OsString> {
     Ok(s)
 }
 
+/// The first line of `PROGRAM -version` (ffmpeg, ffprobe), e.g. `ffmpeg version 5.1.9-0+deb12u1`.
+pub fn program_version(program: &Path, sink: &dyn Sink) -> Result<String> {
+    let out = Cmd::new(program, "ffmpeg")
+        .arg("-version")
+        .capture_stdout()
+        .timeout(Duration::from_secs(30))
+        .run(sink, &mut |_| {})?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or("").trim();
+    if !out.status.success() || first.is_empty() {
+        return Err(Error::ProgramFailed {
+            program: program.display().to_string(),
+            message: out.last_error_line(),
+        });
+    }
+    Ok(first.split(" Copyright").next().unwrap_or(first).to_owned())
+}
+
 /// Probes `path` with ffprobe. Fails with [`Error::BadInput`] when the file is not media ffmpeg can read.
 pub fn probe(tools: &Tools, path: &Path, sink: &dyn Sink) -> Result<MediaInfo> {
     check_input_file(path)?;
