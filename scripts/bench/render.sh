@@ -128,7 +128,7 @@ for sysname in "abc":
     totals[sysname] = statistics.median(by_run.values())
 a, b, c = totals["a"], totals["b"], totals["c"]
 med = lambda k: statistics.median(per[k])
-cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
+cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
 out = []
 out.append(f"Run {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), {runs} run(s) of each, "
            f"interleaved; medians of wall time. Input: 60 s, 1280x720, 29.97 fps H.264 + AAC, real footage under real "
