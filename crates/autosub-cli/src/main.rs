@@ -31,7 +31,7 @@ use autosub_core::asr::{AsrOptions, Recognizer};
 use autosub_core::media::Tools;
 use autosub_core::pipeline::{self, TranscribeOptions, VideoJob, Watermark};
 use autosub_core::progress::{CancelFlag, Sink, Stage};
-use autosub_core::{fetch, render};
+use autosub_core::{fetch, render, translate};
 use autosub_core::{models, ErrorKind};
 use autosub_subs::{AssStyle, BurnLook, Document, Format, Profile};
 use clap::{Args, Parser, Subcommand};
@@ -79,7 +79,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Transcribe a media file and write subtitles (SRT, WebVTT, ASS, JSON) next to it or in --out.
-    Process(ProcessArgs),
+    Process(Box<ProcessArgs>),
     /// Transcribe a media file to the JSON document (words with timings, cues, language).
     Transcribe(TranscribeArgs),
     /// Re-cut the words of a JSON document into cues with another profile.
@@ -88,6 +88,8 @@ enum Command {
     Lint(LintArgs),
     /// Burn subtitles into a video (styled, optionally vertical and watermarked) in one encode.
     Render(RenderArgs),
+    /// Translate a subtitle file (.json keeps the word timings; .srt .vtt .ass too) into another language.
+    Translate(TranslateCmdArgs),
     /// Download a video from a link (YouTube, TikTok, Instagram, a page with a video, a direct file) with yt-dlp.
     Fetch(FetchCmdArgs),
     /// Print the versions of the tools and models autosub uses, and what is missing.
@@ -156,9 +158,77 @@ struct ProcessArgs {
     #[command(flatten)]
     video: VideoArgs,
     #[command(flatten)]
+    translation: TranslationArgs,
+    #[command(flatten)]
     asr: AsrArgs,
     #[command(flatten)]
     profile: ProfileArgs,
+}
+
+#[derive(Args, Clone)]
+struct TranslationArgs {
+    /// Also translate the subtitles into these languages (ISO 639-1, comma-separated: en or ru,es,de); writes
+    /// <name>.<lang>.<ext> for every format.
+    #[arg(long, value_name = "LANGS")]
+    translate: Option<String>,
+    /// Translation engine: whisper (speech to English), llm (an OpenAI-compatible server from
+    /// AUTOSUB_LLM_BASE_URL), argos; picked per language when omitted.
+    #[arg(long, value_name = "ENGINE")]
+    translator: Option<String>,
+    /// Which translation to burn into the video [default: the first of --translate].
+    #[arg(long, value_name = "LANG")]
+    burn_lang: Option<String>,
+    /// Burn the original above the translation.
+    #[arg(long)]
+    bilingual: bool,
+    /// Glossary for the llm translator: `term = translation` per line.
+    #[arg(long, value_name = "FILE")]
+    glossary: Option<PathBuf>,
+}
+
+impl TranslationArgs {
+    /// The translate options, checked (languages, engine, endpoint, glossary); `None` without --translate.
+    /// `audio`: the source is speech (the whisper engine can be used).
+    fn options(&self, audio: bool) -> Result<Option<translate::TranslateOptions>> {
+        let Some(list) = &self.translate else {
+            if self.burn_lang.is_some() || self.bilingual || self.translator.is_some() {
+                return Err(bad(
+                    "--burn-lang, --bilingual and --translator need --translate",
+                ));
+            }
+            return Ok(None);
+        };
+        let targets = translate::parse_languages(list)?;
+        if let Some(b) = &self.burn_lang {
+            if !targets.contains(b) {
+                return Err(bad(format!(
+                    "--burn-lang {b} is not one of --translate {list}"
+                )));
+            }
+        }
+        let engine = match self.translator.as_deref() {
+            None | Some("auto") => None,
+            Some(e) => Some(e.parse::<translate::Engine>()?),
+        };
+        let mut llm = translate::llm::LlmConfig::from_env()?;
+        if let (Some(c), Some(g)) = (llm.as_mut(), &self.glossary) {
+            c.load_glossary(g)?;
+        }
+        // Every language must have an engine before the long work starts (the source language is not known
+        // yet, so a target equal to it is caught later).
+        let have = translate::Available {
+            audio,
+            llm: llm.is_some(),
+        };
+        for to in &targets {
+            translate::choose("the source", to, engine, have)?;
+        }
+        Ok(Some(translate::TranslateOptions {
+            targets,
+            engine,
+            llm,
+        }))
+    }
 }
 
 #[derive(Args, Clone)]
@@ -244,6 +314,29 @@ fn parse_size(s: &str) -> std::result::Result<u64, String> {
         return Err(format!("`{s}` is not a positive size"));
     }
     Ok((n * mult as f64) as u64)
+}
+
+#[derive(Args)]
+struct TranslateCmdArgs {
+    /// Subtitles: .json (from autosub), .srt, .vtt or .ass.
+    subs: PathBuf,
+    /// Target language (ISO 639-1).
+    #[arg(long)]
+    to: String,
+    /// Source language [default: the JSON's language; required for .srt .vtt .ass].
+    #[arg(long)]
+    from: Option<String>,
+    /// Translation engine: llm (whisper needs the audio: use `autosub process --translate`).
+    #[arg(long, value_name = "ENGINE")]
+    translator: Option<String>,
+    /// Glossary for the llm translator: `term = translation` per line.
+    #[arg(long, value_name = "FILE")]
+    glossary: Option<PathBuf>,
+    /// Output file; its extension picks the format [default: <name>.<to>.<same extension>].
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    profile: ProfileArgs,
 }
 
 #[derive(Args)]
@@ -410,12 +503,13 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
 fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
     let models_dir = models::models_dir(cli.models_dir.as_deref());
     match cli.command {
-        Command::Process(a) => process(a, &models_dir, ui, sink),
+        Command::Process(a) => process(*a, &models_dir, ui, sink),
         Command::Transcribe(a) => transcribe(a, &models_dir, ui, sink),
         Command::Segment(a) => segment(a),
         Command::Lint(a) => lint(a),
         Command::Render(a) => render_cmd(a, ui, sink),
         Command::Fetch(a) => fetch_cmd(a, ui, sink),
+        Command::Translate(a) => translate_cmd(a, ui, sink),
         Command::Doctor => doctor(&models_dir),
         Command::Models(m) => models_cmd(m, &models_dir, ui, sink),
     }
@@ -534,6 +628,7 @@ fn video_job(a: &VideoArgs, default_style: &str) -> Result<VideoJob> {
             ..Default::default()
         },
         save_script: a.save_script.clone(),
+        upper: None,
     })
 }
 
@@ -617,6 +712,7 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
     let vertical = a.video.vertical.is_some();
     let profile = profile_or(&a.profile, if vertical { "shorts" } else { "standard" })?;
     let asr = asr_options(&a.asr)?;
+    let translation = a.translation.options(true)?;
     let mut stem_override = None;
     if is_link(&a.input) {
         let url = a.input.to_string_lossy().into_owned();
@@ -657,7 +753,27 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
             formats.push(*f);
         }
     }
-    let (tr, mut doc) = recognise(&a.asr, asr, &a.input, &profile, models_dir, ui, sink)?;
+    let (rec, model_name) = load_model(&a.asr, models_dir, ui)?;
+    let topts = TranscribeOptions {
+        asr,
+        tools: Tools::default(),
+    };
+    let tr = pipeline::transcribe_file(&rec, &a.input, &topts, sink)?;
+    let mut doc = pipeline::document(&tr, &model_name, &profile);
+    let translations = match &translation {
+        Some(o) => translate::translate_document(
+            &doc,
+            o,
+            &profile,
+            Some(translate::Speech {
+                recognizer: &rec,
+                input: &a.input,
+                opts: &topts,
+            }),
+            sink,
+        )?,
+        None => Vec::new(),
+    };
     let stem = stem_override.unwrap_or_else(|| stem_of(&a.input));
     let video = pipeline::video_size(&tr.media);
     // The .ass file beside the video is for players and editors: the chosen look without karaoke, laid out
@@ -672,17 +788,49 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
         _ => AssStyle::default(),
     };
     let paths = pipeline::output_paths(&out_dir, &stem, &formats);
-    let files: Vec<(PathBuf, String)> = paths
+    let mut files: Vec<(PathBuf, String)> = paths
         .iter()
         .map(|(f, p)| (p.clone(), pipeline::render(&doc, *f, &sidecar_style, video)))
         .collect();
+    let mut translated_outputs = Vec::new();
+    for t in &translations {
+        let tpaths = pipeline::output_paths(&out_dir, &format!("{stem}.{}", t.language), &formats);
+        for (f, p) in &tpaths {
+            files.push((
+                p.clone(),
+                pipeline::render(&t.doc, *f, &sidecar_style, video),
+            ));
+        }
+        let outputs: serde_json::Map<String, serde_json::Value> = tpaths
+            .iter()
+            .map(|(f, p)| (f.extension().to_owned(), json!(p)))
+            .collect();
+        translated_outputs.push(json!({
+            "language": t.language,
+            "engine": t.choice.engine,
+            "reason": t.choice.reason,
+            "cues": t.doc.cues.len(),
+            "outputs": outputs,
+        }));
+    }
     pipeline::write_files_atomically(&files)?;
     let mut rendered = None;
     let mut notes = Vec::new();
+    // The burned language: --burn-lang, else the first translation, else the original.
+    let burned = a
+        .translation
+        .burn_lang
+        .as_ref()
+        .and_then(|l| translations.iter().find(|t| &t.language == l))
+        .or(translations.first());
     match job {
-        Some(job) if tr.media.video.is_some() => {
+        Some(mut job) if tr.media.video.is_some() => {
             let out = pipeline::video_output_path(&out_dir, &stem);
-            let r = pipeline::render_subtitled(&tr.media, &doc.cues, None, &job, &out, sink)?;
+            let cues = burned.map_or(&doc.cues, |t| &t.doc.cues);
+            if a.translation.bilingual && burned.is_some() {
+                job.upper = Some(doc.cues.clone());
+            }
+            let r = pipeline::render_subtitled(&tr.media, cues, None, &job, &out, sink)?;
             doc.timings_ms
                 .insert(Stage::Render.id().to_owned(), r.elapsed_ms);
             rendered = Some(r);
@@ -722,6 +870,8 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
             "timings_ms": doc.timings_ms,
             "warnings": doc.warnings,
             "notes": notes,
+            "translations": translated_outputs,
+            "burned_language": burned.map_or(doc.language.clone(), |t| Some(t.language.clone())),
         });
         out!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -733,6 +883,20 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
         ));
         for (_, p) in &paths {
             out!("{}", p.display());
+        }
+        for t in &translations {
+            ui.note(&format!(
+                "{}: {} cues by {:?} ({})",
+                t.language,
+                t.doc.cues.len(),
+                t.choice.engine,
+                t.choice.reason
+            ));
+            for (_, p) in
+                pipeline::output_paths(&out_dir, &format!("{stem}.{}", t.language), &formats)
+            {
+                out!("{}", p.display());
+            }
         }
         if let Some(r) = &rendered {
             out!("{}", r.path.display());
@@ -795,6 +959,74 @@ fn render_cmd(a: RenderArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
     } else {
         out!("{}", r.path.display());
     }
+    Ok(exit::OK)
+}
+
+fn translate_cmd(a: TranslateCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+    let profile = profile(&a.profile)?;
+    let format = format_of(&a.subs)?;
+    let text = read_text(&a.subs)?;
+    let mut doc = if format == Format::Json {
+        autosub_subs::parse_json(&text).with_context(|| format!("reading {}", a.subs.display()))?
+    } else {
+        let cues = autosub_subs::parse_any(&text, format)
+            .with_context(|| format!("reading {}", a.subs.display()))?;
+        Document {
+            version: 1,
+            source: Some(a.subs.display().to_string()),
+            language: None,
+            language_probability: None,
+            model: None,
+            duration_ms: cues.last().map_or(0, |c| c.end_ms),
+            profile: profile.name.clone(),
+            words: Vec::new(),
+            cues,
+            timings_ms: Default::default(),
+            warnings: Vec::new(),
+        }
+    };
+    if let Some(from) = &a.from {
+        translate::validate_language(from)?;
+        doc.language = Some(from.clone());
+    }
+    if doc.language.is_none() {
+        return Err(bad(format!(
+            "the language of {} is unknown: give it with --from",
+            a.subs.display()
+        )));
+    }
+    let targs = TranslationArgs {
+        translate: Some(a.to.clone()),
+        translator: a.translator.clone(),
+        burn_lang: None,
+        bilingual: false,
+        glossary: a.glossary.clone(),
+    };
+    let opts = targs.options(false)?.expect("--to is given");
+    if opts.targets.len() != 1 {
+        return Err(bad("--to takes one language"));
+    }
+    let output = a.output.clone().unwrap_or_else(|| {
+        let ext = a
+            .subs
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "srt".into());
+        dir_of(&a.subs).join(format!("{}.{}.{ext}", stem_of(&a.subs), opts.targets[0]))
+    });
+    let out_format = format_of(&output)?;
+    pipeline::check_output_dir(&dir_of(&output))?;
+    let mut t = translate::translate_document(&doc, &opts, &profile, None, sink)?;
+    let t = t.remove(0);
+    ui.clear();
+    ui.note(&format!(
+        "{}: {} cues by {:?} ({})",
+        t.language,
+        t.doc.cues.len(),
+        t.choice.engine,
+        t.choice.reason
+    ));
+    write_doc_output(&output, &t.doc, out_format)?;
     Ok(exit::OK)
 }
 

@@ -47,6 +47,8 @@ pub enum Error {
     },
     #[error("speech recognition failed: {0}")]
     Asr(String),
+    #[error("translation failed: {0}")]
+    Translate(String),
     #[error(transparent)]
     Model(#[from] autosub_models::ModelError),
     #[error(transparent)]
@@ -69,6 +71,7 @@ impl Error {
             | Error::Stalled { .. }
             | Error::ProgramFailed { .. }
             | Error::Asr(_)
+            | Error::Translate(_)
             | Error::Io(_) => ErrorKind::Internal,
         }
     }

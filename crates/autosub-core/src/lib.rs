@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod proc;
 pub mod progress;
 pub mod render;
+pub mod translate;
 pub mod vad;
 
 pub use error::{Error, ErrorKind, Result};

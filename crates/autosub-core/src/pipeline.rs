@@ -212,6 +212,8 @@ pub struct VideoJob {
     pub render: render::RenderOptions,
     /// Also save the ASS script that is burned in here (to inspect it or burn it with other tools).
     pub save_script: Option<PathBuf>,
+    /// Bilingual burn-in: these cues (the original language) are drawn above the main ones.
+    pub upper: Option<Vec<Cue>>,
 }
 
 /// Where the finished video of `input` goes: `<dir>/<stem>.autosub.mp4`.
@@ -276,9 +278,13 @@ pub fn render_subtitled(
                 .collect();
             autosub_subs::insert_events(s, &lines)
         }
-        (None, _) => {
-            autosub_subs::write_burn_script(cues, &job.look, plan.output, text_mark.as_ref())
-        }
+        (None, _) => autosub_subs::write_bilingual_script(
+            cues,
+            job.upper.as_deref(),
+            &job.look,
+            plan.output,
+            text_mark.as_ref(),
+        ),
     };
     let mut opts = job.render.clone();
     opts.image_mark = match &job.watermark {

@@ -13,6 +13,7 @@ pub enum Stage {
     Segment,
     Write,
     Render,
+    Translate,
     Download,
     Convert,
 }
@@ -28,6 +29,7 @@ impl Stage {
             Stage::Segment => "segment",
             Stage::Write => "write",
             Stage::Render => "render",
+            Stage::Translate => "translate",
             Stage::Download => "download",
             Stage::Convert => "convert",
         }
@@ -43,6 +45,7 @@ impl Stage {
             Stage::Segment => "segment",
             Stage::Write => "write",
             Stage::Render => "render video",
+            Stage::Translate => "translate",
             Stage::Download => "download",
             Stage::Convert => "convert",
         }

@@ -536,6 +536,18 @@ pub fn write_burn_script(
     video: VideoSize,
     watermark: Option<&TextMark>,
 ) -> String {
+    write_bilingual_script(cues, None, look, video, watermark)
+}
+
+/// [`write_burn_script`] with a second set of cues (`upper`, usually the original language) drawn above the
+/// main ones at 85 % size, without karaoke. With a user's ASS look the upper cues go to the top of the frame.
+pub fn write_bilingual_script(
+    cues: &[Cue],
+    upper: Option<&[Cue]>,
+    look: &BurnLook,
+    video: VideoSize,
+    watermark: Option<&TextMark>,
+) -> String {
     let mut out = String::new();
     let (style_name, highlight, res) = match look {
         BurnLook::Style(style) => {
@@ -610,6 +622,32 @@ pub fn write_burn_script(
                 let text: Vec<String> = cue.lines.iter().map(|l| escape_text(l)).collect();
                 dialogue(&mut out, 0, start, end, &text.join("\\N"));
             }
+        }
+    }
+    if let Some(upper) = upper {
+        let (margin_v, prefix) = match look {
+            BurnLook::Style(st) => (
+                ((st.margin_v_ratio + 2.6 * st.size_ratio) * f64::from(res.height.max(1))).round()
+                    as u32,
+                "{\\fscx85\\fscy85}",
+            ),
+            BurnLook::User(_) => (0, "{\\an8}"),
+        };
+        for (i, cue) in upper.iter().enumerate() {
+            let start = ms_to_cs(cue.start_ms);
+            let mut end = ms_to_cs(cue.end_ms).max(start + 1);
+            if let Some(next) = upper.get(i + 1) {
+                if cue.end_ms <= next.start_ms {
+                    end = end.min(ms_to_cs(next.start_ms));
+                }
+            }
+            let text: Vec<String> = cue.lines.iter().map(|l| escape_text(l)).collect();
+            out.push_str(&format!(
+                "Dialogue: 0,{},{},{style_name},,0,0,{margin_v},,{prefix}{}\n",
+                fmt_ass_cs(start),
+                fmt_ass_cs(end),
+                text.join("\\N")
+            ));
         }
     }
     if let Some(mark) = watermark.filter(|m| !m.text.trim().is_empty()) {

@@ -36,6 +36,7 @@ mod format;
 mod json;
 mod lint;
 mod profile;
+pub mod retime;
 mod segment;
 mod srt;
 mod text;
@@ -45,8 +46,9 @@ mod vtt;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use ass::{
-    insert_events, parse_ass, write_ass, write_burn_script, AssStyle, BurnLook, Colour, SafeArea,
-    TextMark, UserAssStyle, VideoSize, KARAOKE_HIGHLIGHT, VERTICAL_SAFE_AREA,
+    insert_events, parse_ass, write_ass, write_bilingual_script, write_burn_script, AssStyle,
+    BurnLook, Colour, SafeArea, TextMark, UserAssStyle, VideoSize, KARAOKE_HIGHLIGHT,
+    VERTICAL_SAFE_AREA,
 };
 pub use error::{ParseError, UnknownName};
 pub use format::{parse_any, Format};

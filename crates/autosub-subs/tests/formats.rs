@@ -236,7 +236,7 @@ fn ass_header_and_style_follow_the_video() {
     assert_eq!(boxed.split(',').nth(15), Some("3"), "{boxed}");
     let shorts = AssStyle::shorts().style_line(VideoSize::new(1080, 1920));
     assert!(
-        shorts.starts_with("Style: Default,DejaVu Sans,61,"),
+        shorts.starts_with("Style: Default,DejaVu Sans,58,") && shorts.ends_with(",54,173,538,1"),
         "{shorts}"
     );
 }
