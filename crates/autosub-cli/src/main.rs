@@ -211,8 +211,12 @@ impl TranslationArgs {
             Some(e) => Some(e.parse::<translate::Engine>()?),
         };
         let mut llm = translate::llm::LlmConfig::from_env()?;
-        if let (Some(c), Some(g)) = (llm.as_mut(), &self.glossary) {
-            c.load_glossary(g)?;
+        match (llm.as_mut(), &self.glossary) {
+            (Some(c), Some(g)) => c.load_glossary(g)?,
+            (None, Some(_)) => return Err(bad(
+                "--glossary is used by the llm translator: set AUTOSUB_LLM_BASE_URL (see --help)",
+            )),
+            _ => {}
         }
         // Every language must have an engine before the long work starts (the source language is not known
         // yet, so a target equal to it is caught later).
@@ -686,7 +690,7 @@ fn fetch_options(a: &FetchArgs, max_height: Option<u32>) -> Result<fetch::FetchO
     Ok(o)
 }
 
-/// A file name made from a video title: no path separators or control characters, at most 80 characters.
+/// A file name made from a video title: no path separators or control characters, at most 150 bytes.
 fn safe_stem(title: Option<&str>) -> String {
     let s: String = title
         .unwrap_or("")
@@ -698,9 +702,17 @@ fn safe_stem(title: Option<&str>) -> String {
                 c
             }
         })
-        .take(80)
         .collect();
-    let s = s.trim().trim_start_matches(['.', '-']).trim().to_owned();
+    // At most 150 bytes (file names may have 255, and suffixes such as `.ru.srt.partial-PID` follow).
+    let mut cut = s.len().min(150);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let s = s[..cut]
+        .trim()
+        .trim_start_matches(['.', '-'])
+        .trim()
+        .to_owned();
     if s.is_empty() {
         "video".to_owned()
     } else {
@@ -712,7 +724,14 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
     let vertical = a.video.vertical.is_some();
     let profile = profile_or(&a.profile, if vertical { "shorts" } else { "standard" })?;
     let asr = asr_options(&a.asr)?;
-    let translation = a.translation.options(true)?;
+    let mut translation = a.translation.options(true)?;
+    if let (Some(o), Some(lang)) = (&translation, &a.asr.lang) {
+        if o.targets.contains(lang) {
+            return Err(bad(format!(
+                "the speech is in {lang} already: drop {lang} from --translate"
+            )));
+        }
+    }
     let mut stem_override = None;
     if is_link(&a.input) {
         let url = a.input.to_string_lossy().into_owned();
@@ -724,10 +743,12 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
         let opts = fetch_options(&a.fetch, a.video.max_height)?;
         let got = fetch::fetch(&url, &opts, &Tools::default(), sink)?;
         ui.clear();
+        // A stranger's title: no control characters (terminal escapes) reach the terminal.
+        let printable = |t: &str| t.chars().filter(|c| !c.is_control()).collect::<String>();
         ui.note(&format!(
             "{} ({}){}",
-            got.title.as_deref().unwrap_or("video"),
-            got.extractor.as_deref().unwrap_or("?"),
+            printable(got.title.as_deref().unwrap_or("video")),
+            printable(got.extractor.as_deref().unwrap_or("?")),
             if got.from_cache {
                 ", from the cache"
             } else {
@@ -760,20 +781,6 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
     };
     let tr = pipeline::transcribe_file(&rec, &a.input, &topts, sink)?;
     let mut doc = pipeline::document(&tr, &model_name, &profile);
-    let translations = match &translation {
-        Some(o) => translate::translate_document(
-            &doc,
-            o,
-            &profile,
-            Some(translate::Speech {
-                recognizer: &rec,
-                input: &a.input,
-                opts: &topts,
-            }),
-            sink,
-        )?,
-        None => Vec::new(),
-    };
     let stem = stem_override.unwrap_or_else(|| stem_of(&a.input));
     let video = pipeline::video_size(&tr.media);
     // The .ass file beside the video is for players and editors: the chosen look without karaoke, laid out
@@ -788,10 +795,37 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
         _ => AssStyle::default(),
     };
     let paths = pipeline::output_paths(&out_dir, &stem, &formats);
-    let mut files: Vec<(PathBuf, String)> = paths
+    let files: Vec<(PathBuf, String)> = paths
         .iter()
         .map(|(f, p)| (p.clone(), pipeline::render(&doc, *f, &sidecar_style, video)))
         .collect();
+    pipeline::write_files_atomically(&files)?;
+    let mut notes = Vec::new();
+    // Translations come after the original is safely written: a failing translation server loses nothing.
+    if let (Some(o), Some(lang)) = (translation.as_mut(), doc.language.as_ref()) {
+        if o.targets.contains(lang) {
+            notes.push(format!(
+                "the speech is in {lang}: the {lang} subtitles are the original ones, not a translation"
+            ));
+            o.targets.retain(|t| t != lang);
+        }
+    }
+    let translations = match &translation {
+        Some(o) if !o.targets.is_empty() => translate::translate_document(
+            &doc,
+            o,
+            &profile,
+            Some(translate::Speech {
+                recognizer: &rec,
+                input: &a.input,
+                opts: &topts,
+            }),
+            sink,
+        )
+        .context("the subtitles in the original language were written; the translation failed")?,
+        _ => Vec::new(),
+    };
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
     let mut translated_outputs = Vec::new();
     for t in &translations {
         let tpaths = pipeline::output_paths(&out_dir, &format!("{stem}.{}", t.language), &formats);
@@ -815,7 +849,6 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
     }
     pipeline::write_files_atomically(&files)?;
     let mut rendered = None;
-    let mut notes = Vec::new();
     // The burned language: --burn-lang, else the first translation, else the original.
     let burned = a
         .translation
@@ -885,13 +918,7 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
             out!("{}", p.display());
         }
         for t in &translations {
-            ui.note(&format!(
-                "{}: {} cues by {:?} ({})",
-                t.language,
-                t.doc.cues.len(),
-                t.choice.engine,
-                t.choice.reason
-            ));
+            ui.note(&translation_note(t));
             for (_, p) in
                 pipeline::output_paths(&out_dir, &format!("{stem}.{}", t.language), &formats)
             {
@@ -962,8 +989,18 @@ fn render_cmd(a: RenderArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// `ru: 12 cues by llm (en->ru: the configured LLM endpoint)`.
+fn translation_note(t: &translate::Translated) -> String {
+    format!(
+        "{}: {} cues by {} ({})",
+        t.language,
+        t.doc.cues.len(),
+        t.choice.engine,
+        t.choice.reason
+    )
+}
+
 fn translate_cmd(a: TranslateCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
-    let profile = profile(&a.profile)?;
     let format = format_of(&a.subs)?;
     let text = read_text(&a.subs)?;
     let mut doc = if format == Format::Json {
@@ -978,13 +1015,24 @@ fn translate_cmd(a: TranslateCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Resu
             language_probability: None,
             model: None,
             duration_ms: cues.last().map_or(0, |c| c.end_ms),
-            profile: profile.name.clone(),
+            profile: a
+                .profile
+                .profile
+                .clone()
+                .unwrap_or_else(|| "standard".into()),
             words: Vec::new(),
             cues,
             timings_ms: Default::default(),
             warnings: Vec::new(),
         }
     };
+    // The document's own profile unless another is asked for (a JSON from `process --vertical` stays shorts).
+    let default_profile = if Profile::by_name(&doc.profile).is_some() {
+        doc.profile.clone()
+    } else {
+        "standard".to_owned()
+    };
+    let profile = profile_or(&a.profile, &default_profile)?;
     if let Some(from) = &a.from {
         translate::validate_language(from)?;
         doc.language = Some(from.clone());
@@ -1019,13 +1067,7 @@ fn translate_cmd(a: TranslateCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Resu
     let mut t = translate::translate_document(&doc, &opts, &profile, None, sink)?;
     let t = t.remove(0);
     ui.clear();
-    ui.note(&format!(
-        "{}: {} cues by {:?} ({})",
-        t.language,
-        t.doc.cues.len(),
-        t.choice.engine,
-        t.choice.reason
-    ));
+    ui.note(&translation_note(&t));
     write_doc_output(&output, &t.doc, out_format)?;
     Ok(exit::OK)
 }
@@ -1125,8 +1167,17 @@ fn doctor(models_dir: &Path) -> Result<u8> {
             display::fmt_bytes(m.size)
         );
     }
+    for (list, name, what) in [
+        ("-filters", "ass", "libass (burned-in subtitles)"),
+        ("-encoders", "libx264", "x264 (video encoding)"),
+    ] {
+        if !autosub_core::media::ffmpeg_has(&tools, list, name, &sink).unwrap_or(false) {
+            missing += 1;
+            out!("{:<10} MISSING: this ffmpeg has no {what}", "ffmpeg");
+        }
+    }
     out!(
-        "{:<10} whisper.cpp {} (OpenMP), libass burn-in, x264",
+        "{:<10} whisper.cpp {} (OpenMP); ffmpeg with libass and x264",
         "features",
         autosub_core::asr::backend_version()
     );

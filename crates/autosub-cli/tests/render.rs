@@ -474,17 +474,7 @@ fn chinese_captions_render_with_a_cjk_font() {
 fn a_users_ass_style_file_is_used_for_the_captions() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("gray.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=0x808080:s=640x360:r=25:d=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        input.to_str().unwrap(),
-    ]);
+    synth(&input, "color=c=0x808080:s=640x360:r=25:d=2", &[]);
     // Big pure-red text, no outline, in a 320x180 layout (libass scales it to the video).
     let style = write(
         &dir.path().join("red.ass"),
@@ -525,19 +515,11 @@ fn rotated_odd_sized_anamorphic_and_variable_rate_video_come_out_right() {
     );
     // Top half white, bottom half black, stored 320x180 and marked as turned a quarter.
     let plain = dir.path().join("plain.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    synth(
+        &plain,
         "color=c=black:s=320x180:r=25:d=2",
-        "-vf",
-        "drawbox=x=0:y=0:w=320:h=90:c=white:t=fill",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        plain.to_str().unwrap(),
-    ]);
+        &["-vf", "drawbox=x=0:y=0:w=320:h=90:c=white:t=fill"],
+    );
     let rotated = dir.path().join("rotated.mp4");
     ffmpeg(&[
         "-i",
@@ -580,19 +562,11 @@ fn rotated_odd_sized_anamorphic_and_variable_rate_video_come_out_right() {
 
     // Odd size.
     let odd = dir.path().join("odd.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    synth(
+        &odd,
         "testsrc2=s=321x177:r=25:d=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv444p",
-        odd.to_str().unwrap(),
-    ]);
+        &["-pix_fmt", "yuv444p"],
+    );
     let out = dir.path().join("odd.autosub.mp4");
     render(
         &odd,
@@ -604,19 +578,11 @@ fn rotated_odd_sized_anamorphic_and_variable_rate_video_come_out_right() {
 
     // Non-square pixels: 720x576 with 16:11 pixels is 1047x576 on screen.
     let ana = dir.path().join("anamorphic.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    synth(
+        &ana,
         "testsrc2=s=720x576:r=25:d=2",
-        "-vf",
-        "setsar=16/11",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        ana.to_str().unwrap(),
-    ]);
+        &["-vf", "setsar=16/11"],
+    );
     let out = dir.path().join("ana.autosub.mp4");
     render(
         &ana,
@@ -628,21 +594,11 @@ fn rotated_odd_sized_anamorphic_and_variable_rate_video_come_out_right() {
 
     // Variable frame rate: frames 40 ms apart for a second, then 100 ms apart.
     let vfr = dir.path().join("vfr.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    synth(
+        &vfr,
         "testsrc2=s=320x240:r=25:d=3",
-        "-vf",
-        "select='lt(t,1)+not(mod(n,5))'",
-        "-fps_mode",
-        "vfr",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        vfr.to_str().unwrap(),
-    ]);
+        &["-vf", "select='lt(t,1)+not(mod(n,5))'", "-fps_mode", "vfr"],
+    );
     let vin = stream(&ffprobe(&vfr), "video").unwrap().clone();
     assert!(
         (rate(&vin["avg_frame_rate"]) - rate(&vin["r_frame_rate"])).abs() > 1.0,
@@ -661,6 +617,20 @@ fn rotated_odd_sized_anamorphic_and_variable_rate_video_come_out_right() {
         (rate(&v["avg_frame_rate"]) - rate(&v["r_frame_rate"])).abs() < 0.01,
         "output is not constant-rate: {v}"
     );
+}
+
+/// `ffmpeg -f lavfi -i SOURCE EXTRA... -c:v libx264 -preset ultrafast OUT`: a synthetic test video.
+fn synth(out: &Path, source: &str, extra: &[&str]) {
+    let mut args = vec!["-f", "lavfi", "-i", source];
+    args.extend_from_slice(extra);
+    args.extend([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        out.to_str().unwrap(),
+    ]);
+    ffmpeg(&args);
 }
 
 /// One frame of `video` at `t` as 8-bit gray pixels.
@@ -781,17 +751,7 @@ fn hostile_paths_and_text_never_break_the_filtergraph() {
 fn image_watermark_goes_in_its_corner_with_its_opacity() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("gray.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=0x808080:s=640x360:r=25:d=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        input.to_str().unwrap(),
-    ]);
+    synth(&input, "color=c=0x808080:s=640x360:r=25:d=2", &[]);
     let mark = dir.path().join("mark.png");
     ffmpeg(&[
         "-f",
@@ -1046,17 +1006,7 @@ fn bad_video_options_fail_fast_with_clear_errors() {
 fn ctrl_c_during_render_stops_ffmpeg_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("long.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=1280x720:r=25:d=40",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        input.to_str().unwrap(),
-    ]);
+    synth(&input, "testsrc2=s=1280x720:r=25:d=40", &[]);
     let srt = write(
         &dir.path().join("s.srt"),
         "1\n00:00:00,000 --> 00:00:30,000\nhi\n",

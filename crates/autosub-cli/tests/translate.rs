@@ -189,7 +189,9 @@ fn llm_failures_are_retried_then_reported_clearly() {
     translate_run(dir.path(), &llm, &[], &[]).ok();
     assert_eq!(llm.hits.load(Ordering::SeqCst), 3);
 
-    type Case = (&'static str, Box<Behaviour>, &'static str);
+    // (what, server, message, requests: 3 attempts; wrong answers also split the 3 lines into 1 + 2, and the
+    // first half fails after its own 3 attempts)
+    type Case = (&'static str, Box<Behaviour>, &'static str, usize);
     let cases: Vec<Case> = vec![
         (
             "always 500",
@@ -201,6 +203,7 @@ fn llm_failures_are_retried_then_reported_clearly() {
                 )
             }),
             "model crashed",
+            3,
         ),
         (
             "a line dropped",
@@ -217,6 +220,7 @@ fn llm_failures_are_retried_then_reported_clearly() {
                 )
             }),
             "dropped or merged",
+            6,
         ),
         (
             "not JSON",
@@ -228,14 +232,16 @@ fn llm_failures_are_retried_then_reported_clearly() {
                 )
             }),
             "not valid JSON",
+            6,
         ),
         (
             "too slow",
             Box::new(|_, req| (200, good(req), Duration::from_secs(4))),
             "no answer within 2 s",
+            3,
         ),
     ];
-    for (what, behaviour, want) in cases {
+    for (what, behaviour, want, requests) in cases {
         let dir = tempfile::tempdir().unwrap();
         let llm = serve(behaviour);
         let r = translate_run(dir.path(), &llm, &[], &[]);
@@ -246,10 +252,24 @@ fn llm_failures_are_retried_then_reported_clearly() {
             "{what}: {}",
             r.stderr
         );
-        assert_eq!(llm.hits.load(Ordering::SeqCst), 3, "{what}");
+        assert_eq!(llm.hits.load(Ordering::SeqCst), requests, "{what}");
         assert!(!dir.path().join("talk.ru.srt").exists(), "{what}");
         assert!(!r.stderr.contains("sk-test-secret"), "{what}: {}", r.stderr);
     }
+    // A batch the server cannot answer whole is split until it can (here: never more than one line at once).
+    let dir = tempfile::tempdir().unwrap();
+    let llm = serve(Box::new(|_, req| {
+        let lines = lines_of(req);
+        if lines.len() > 1 {
+            (200, completion(r#"{"translations":[]}"#), Duration::ZERO)
+        } else {
+            (200, good(req), Duration::ZERO)
+        }
+    }));
+    translate_run(dir.path(), &llm, &[], &[]).ok();
+    assert!(std::fs::read_to_string(dir.path().join("talk.ru.srt"))
+        .unwrap()
+        .contains("SEE YOU SOON!"));
     // A refused key is not retried.
     let dir = tempfile::tempdir().unwrap();
     let llm = serve(Box::new(|_, _| {
@@ -290,6 +310,56 @@ fn bad_translation_options_are_refused_before_any_work() {
         assert!(t0.elapsed() < Duration::from_secs(10), "{extra:?}");
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn keys_never_travel_in_clear_and_broken_documents_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srt = dir.path().join("a.srt");
+    std::fs::write(&srt, SRT).unwrap();
+    let run = |env: &[(&str, &str)], file: &Path| -> Run {
+        let mut cmd = Command::new(bin());
+        cmd.args(["translate", "--from", "en", "--to", "ru"])
+            .arg(file);
+        cmd.env_remove("AUTOSUB_LLM_API_KEY")
+            .env_remove("OPENAI_API_KEY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap().into()
+    };
+    // Refused before any connection: the address is never contacted.
+    let r = run(
+        &[
+            ("AUTOSUB_LLM_BASE_URL", "http://10.9.9.9/v1"),
+            ("AUTOSUB_LLM_API_KEY", "sk-x"),
+        ],
+        &srt,
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("plain http"), "{}", r.stderr);
+    assert!(!r.stderr.contains("sk-x"));
+    // OPENAI_API_KEY goes to OpenAI only: with another server it is not sent (here: not even looked at).
+    let llm = serve(Box::new(|_, req| (200, good(req), Duration::ZERO)));
+    run(
+        &[
+            ("AUTOSUB_LLM_BASE_URL", &llm.url),
+            ("OPENAI_API_KEY", "sk-openai"),
+        ],
+        &srt,
+    )
+    .ok();
+    assert!(llm.auth.lock().unwrap().is_empty());
+    // A JSON document whose times run backwards is bad input, not a crash.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"version":1,"language":"en","duration_ms":2000,"profile":"standard","words":[{"text":" Hi","start_ms":1500,"end_ms":1400,"prob":0.9}],"cues":[]}"#,
+    )
+    .unwrap();
+    let r = run(&[("AUTOSUB_LLM_BASE_URL", &llm.url)], &bad);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("ends before it starts"), "{}", r.stderr);
 }
 
 #[test]

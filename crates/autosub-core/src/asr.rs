@@ -177,12 +177,37 @@ impl Recognizer {
                     }
                 }
                 first.truncate(30 * crate::media::SAMPLE_RATE as usize);
-                state
-                    .pcm_to_mel(&first, opts.threads as usize)
-                    .map_err(|e| Error::Asr(format!("mel spectrogram failed: {e}")))?;
-                let (id, probs) = state
-                    .lang_detect(0, opts.threads as usize)
-                    .map_err(|e| Error::Asr(format!("language detection failed: {e}")))?;
+                // On a worker thread that owns the state: whisper.cpp's language detection cannot be aborted, so
+                // on cancellation this thread returns at once and the worker ends on its own.
+                let (tx, rx) = std::sync::mpsc::channel();
+                let threads = opts.threads as usize;
+                std::thread::spawn(move || {
+                    let r = state
+                        .pcm_to_mel(&first, threads)
+                        .map_err(|e| Error::Asr(format!("mel spectrogram failed: {e}")))
+                        .and_then(|()| {
+                            state
+                                .lang_detect(0, threads)
+                                .map_err(|e| Error::Asr(format!("language detection failed: {e}")))
+                        });
+                    let _ = tx.send((state, r));
+                });
+                let (id, probs) = loop {
+                    match rx.recv_timeout(Duration::from_millis(100)) {
+                        Ok((st, r)) => {
+                            state = st;
+                            break r?;
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if sink.is_cancelled() {
+                                return Err(Error::Cancelled);
+                            }
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                            return Err(Error::Asr("language detection crashed".to_owned()));
+                        }
+                    }
+                };
                 rec.language_probability = probs.get(id as usize).copied();
                 sink.event(Event::Debug(&format!(
                     "language detected in {:.2} s",
@@ -194,6 +219,8 @@ impl Recognizer {
         rec.language = Some(language.clone());
 
         let eot = self.ctx.token_eot();
+        // Handed to each group's worker thread and back.
+        let mut state = Some(state);
         let mut kept: Vec<SegmentWords> = Vec::new();
         let mut done_ms = 0u64;
         let mut invented = 0usize;
@@ -205,32 +232,47 @@ impl Recognizer {
             let group_t0 = std::time::Instant::now();
             let progress = Arc::new(AtomicI32::new(0));
             let abort = Arc::new(AtomicBool::new(false));
-            // Whisper runs on a worker thread; this thread relays progress and cancellation.
-            let result = std::thread::scope(|scope| {
-                let worker = scope.spawn(|| {
-                    let params = full_params(opts, &language, progress.clone(), abort.clone());
-                    state.full(params, &audio)
-                });
-                while !worker.is_finished() {
-                    std::thread::sleep(Duration::from_millis(100));
-                    if sink.is_cancelled() {
-                        abort.store(true, Ordering::Relaxed);
-                    }
-                    let p = progress.load(Ordering::Relaxed).clamp(0, 100) as u64;
-                    sink.event(Event::Progress {
-                        stage: Stage::Transcribe,
-                        done: done_ms + compact.len_ms() * p / 100,
-                    });
-                }
-                worker.join()
+            // Whisper runs on a worker thread that owns the state and the audio; this thread relays progress and
+            // cancellation. whisper.cpp checks the abort flag only between encoder passes (a pass takes seconds
+            // on a small CPU), so on cancellation this thread returns at once and leaves the worker to notice
+            // the flag and end on its own.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let mut worker_state = state.take().expect("the state is back after every group");
+            let (worker_opts, worker_lang) = (opts.clone(), language.clone());
+            let (worker_progress, worker_abort) = (progress.clone(), abort.clone());
+            let worker_audio = audio.clone();
+            std::thread::spawn(move || {
+                let params = full_params(&worker_opts, &worker_lang, worker_progress, worker_abort);
+                let r = worker_state.full(params, &worker_audio);
+                let _ = tx.send((worker_state, r));
             });
+            let result = loop {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok((st, r)) => {
+                        state = Some(st);
+                        break r;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if sink.is_cancelled() {
+                            abort.store(true, Ordering::Relaxed);
+                            return Err(Error::Cancelled);
+                        }
+                        let p = progress.load(Ordering::Relaxed).clamp(0, 100) as u64;
+                        sink.event(Event::Progress {
+                            stage: Stage::Transcribe,
+                            done: done_ms + compact.len_ms() * p / 100,
+                        });
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err(Error::Asr("whisper crashed".to_owned()));
+                    }
+                }
+            };
             if sink.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(Error::Asr(format!("whisper failed: {e}"))),
-                Err(_) => return Err(Error::Asr("whisper crashed".to_owned())),
+            if let Err(e) = result {
+                return Err(Error::Asr(format!("whisper failed: {e}")));
             }
             done_ms += compact.len_ms();
             sink.event(Event::Progress {
@@ -242,7 +284,8 @@ impl Recognizer {
                 compact.len_ms() as f64 / 1000.0,
                 group_t0.elapsed().as_secs_f64()
             )));
-            let mut group_segments = read_segments(&state, eot, splits_per_character(&language));
+            let st = state.as_ref().expect("the state is back after every group");
+            let mut group_segments = read_segments(st, eot, splits_per_character(&language));
             invented += clean_group(&voice, &mut group_segments);
             for mut seg in group_segments {
                 for w in &mut seg.words {

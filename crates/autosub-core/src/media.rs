@@ -135,6 +135,19 @@ pub fn program_version(program: &Path, sink: &dyn Sink) -> Result<String> {
     Ok(first.split(" Copyright").next().unwrap_or(first).to_owned())
 }
 
+/// Whether ffmpeg lists `name` among its `-filters` or `-encoders` (`list`), e.g. the `ass` filter (libass) or
+/// the `libx264` encoder the render stage needs.
+pub fn ffmpeg_has(tools: &Tools, list: &str, name: &str, sink: &dyn Sink) -> Result<bool> {
+    let out = Cmd::new(&tools.ffmpeg, "ffmpeg")
+        .args(["-hide_banner", list])
+        .capture_stdout()
+        .timeout(Duration::from_secs(30))
+        .run(sink, &mut |_| {})?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(name)))
+}
+
 /// Probes `path` with ffprobe. Fails with [`Error::BadInput`] when the file is not media ffmpeg can read.
 pub fn probe(tools: &Tools, path: &Path, sink: &dyn Sink) -> Result<MediaInfo> {
     check_input_file(path)?;

@@ -136,8 +136,8 @@ pub enum Watermark {
 }
 
 impl Watermark {
-    /// Reads a `--watermark` value: an existing image file (or anything named like one: .png .jpg .jpeg .webp
-    /// .bmp, which must then exist) is an image, anything else is text.
+    /// Reads a `--watermark` value: a name ending in .png .jpg .jpeg .webp or .bmp is an image (which must
+    /// exist), anything else is text.
     pub fn parse(value: &str, corner: render::Corner, opacity: f64) -> Result<Self> {
         if !(opacity.is_finite() && (0.0..=1.0).contains(&opacity)) {
             return Err(Error::BadInput(
@@ -150,7 +150,7 @@ impl Watermark {
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
         let image_ext = matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "webp" | "bmp");
-        if image_ext || path.is_file() {
+        if image_ext {
             media::check_input_file(path).map_err(|e| match e {
                 Error::NotFound(p) => Error::BadInput(format!(
                     "watermark image {} not found (give an existing image, or text without an image extension)",

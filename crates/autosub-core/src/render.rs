@@ -579,10 +579,12 @@ pub fn render_video(
             }
         })?;
         if !out.status.success() {
-            let msg = errors
-                .last()
-                .cloned()
-                .unwrap_or_else(|| out.last_error_line());
+            // The first error is the cause; later ones are consequences ("Error marking filters as finished").
+            let msg = match (errors.first(), errors.last()) {
+                (Some(a), Some(b)) if a != b => format!("{a} (then: {b})"),
+                (Some(a), _) => a.clone(),
+                _ => out.last_error_line(),
+            };
             return Err(Error::ProgramFailed {
                 program: "ffmpeg".into(),
                 message: format!("rendering the video failed: {msg}"),

@@ -35,6 +35,16 @@ pub enum Engine {
     Llm,
 }
 
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Engine::Whisper => "whisper",
+            Engine::Argos => "argos",
+            Engine::Llm => "llm",
+        })
+    }
+}
+
 impl std::str::FromStr for Engine {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {

@@ -592,12 +592,13 @@ pub fn write_bilingual_script(
                 end = end.min(ms_to_cs(next.start_ms));
             }
         }
+        let end = end.max(start);
         let spans = highlight.and_then(|_| word_spans(cue));
         match (highlight, spans) {
             (Some(colour), Some(spans)) if !spans.is_empty() => {
                 // Before the first word: no highlight; then each word from its start to the next one's.
                 let mut t = start;
-                let first = ms_to_cs(spans[0].start_ms).clamp(start, end);
+                let first = ms_to_cs(spans[0].start_ms).max(start).min(end);
                 if first > t {
                     dialogue(&mut out, 0, t, first, &highlighted_text(cue, None, colour));
                     t = first;
@@ -605,7 +606,7 @@ pub fn write_bilingual_script(
                 for (k, span) in spans.iter().enumerate() {
                     let next = spans
                         .get(k + 1)
-                        .map_or(end, |n| ms_to_cs(n.start_ms).clamp(t, end));
+                        .map_or(end, |n| ms_to_cs(n.start_ms).max(t).min(end));
                     if next > t {
                         dialogue(
                             &mut out,

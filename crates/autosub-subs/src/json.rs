@@ -88,5 +88,33 @@ pub fn parse_json(s: &str) -> Result<Document, ParseError> {
             ),
         ));
     }
+    let bad_word = |w: &crate::Word| w.end_ms < w.start_ms;
+    if let Some((i, c)) = doc
+        .cues
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.end_ms < c.start_ms || c.words.iter().any(bad_word))
+    {
+        return Err(ParseError::new(
+            1,
+            format!(
+                "cue {} ends before it starts (or holds a word that does): {} ms -> {} ms",
+                i + 1,
+                c.start_ms,
+                c.end_ms
+            ),
+        ));
+    }
+    if let Some(w) = doc.words.iter().find(|w| bad_word(w)) {
+        return Err(ParseError::new(
+            1,
+            format!(
+                "word {:?} ends before it starts ({} ms -> {} ms)",
+                w.text.trim(),
+                w.start_ms,
+                w.end_ms
+            ),
+        ));
+    }
     Ok(doc)
 }

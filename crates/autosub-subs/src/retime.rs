@@ -109,12 +109,30 @@ fn spread_over(text: &str, start: u64, end: u64, timeline: &[Word]) -> Vec<Word>
     if text.is_empty() {
         return Vec::new();
     }
-    let no_space = text.chars().any(is_no_space_script) && !text.contains(' ');
-    let pieces: Vec<String> = if no_space {
-        text.chars().map(|c| c.to_string()).collect()
-    } else {
-        text.split(' ').map(|w| format!(" {w}")).collect()
-    };
+    let end = end.max(start);
+    // Words at spaces, each with the leading space Whisper's words have; a piece in a script written without
+    // spaces (CJK, Thai) is cut into characters (units of their own for the segmenter), the first of which
+    // keeps the space that separated it from a preceding word.
+    // (text, whether a space precedes it in `text`)
+    let mut pieces: Vec<(String, bool)> = Vec::new();
+    for (i, w) in text.split(' ').enumerate() {
+        if w.chars().any(is_no_space_script) {
+            for (k, c) in w.chars().enumerate() {
+                let space = k == 0 && i > 0;
+                pieces.push((
+                    if space {
+                        format!(" {c}")
+                    } else {
+                        c.to_string()
+                    },
+                    space,
+                ));
+            }
+        } else {
+            pieces.push((format!(" {w}"), i > 0));
+        }
+    }
+    let spaces = text.matches(' ').count() as f64;
     // Source timeline: cumulative character positions of the source words and their times.
     let src: Vec<(f64, f64, u64, u64)> = {
         let mut acc = 0.0;
@@ -148,26 +166,25 @@ fn spread_over(text: &str, start: u64, end: u64, timeline: &[Word]) -> Vec<Word>
     };
     let total: f64 = pieces
         .iter()
-        .map(|p| p.trim().chars().count().max(1) as f64)
+        .map(|(p, _)| p.trim().chars().count().max(1) as f64)
         .sum::<f64>()
-        + if no_space {
-            0.0
-        } else {
-            (pieces.len() - 1) as f64
-        };
+        + spaces;
     let mut pos = 0.0;
     let mut out = Vec::with_capacity(pieces.len());
-    for piece in pieces {
+    for (piece, space) in pieces {
+        if space {
+            pos += 1.0;
+        }
         let n = piece.trim().chars().count().max(1) as f64;
-        let s = time_at(pos / total).clamp(start, end);
-        let e = time_at((pos + n) / total).clamp(s, end.max(s));
+        let s = time_at(pos / total).max(start).min(end);
+        let e = time_at((pos + n) / total).max(s).min(end);
         out.push(Word {
             text: piece,
             start_ms: s,
             end_ms: e,
             prob: f32::NAN,
         });
-        pos += n + if no_space { 0.0 } else { 1.0 };
+        pos += n;
     }
     // Round to the 10 ms grid the segmenter keeps (Whisper's word times are on it).
     for w in &mut out {
@@ -240,6 +257,18 @@ mod tests {
         assert_eq!(t.len(), 3);
         assert_eq!(t[0].text, "早");
         assert_eq!((t[0].start_ms, t[2].end_ms), (0, 1000));
+    }
+
+    #[test]
+    fn mixed_scripts_and_reversed_times_do_not_break() {
+        let sentence = Sentence {
+            text: "Hello".into(),
+            words: vec![w(" Hello", 1500, 1400)],
+        };
+        let t = spread(&sentence, "日本語の文です OK");
+        assert_eq!(t.len(), 8, "{t:?}");
+        assert_eq!(t[7].text, " OK");
+        assert!(t.iter().all(|w| w.start_ms <= w.end_ms));
     }
 
     #[test]

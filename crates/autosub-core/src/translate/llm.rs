@@ -63,7 +63,7 @@ impl LlmConfig {
     }
 
     /// From `AUTOSUB_LLM_BASE_URL` (required), `AUTOSUB_LLM_MODEL` (default `llama3.1`), `AUTOSUB_LLM_API_KEY`
-    /// (else `OPENAI_API_KEY`), `AUTOSUB_LLM_TIMEOUT` (seconds) and `AUTOSUB_LLM_RETRIES`. `None` when no base URL is set.
+    /// (else `OPENAI_API_KEY`, for api.openai.com only; a key is never sent over plain http except to loopback), `AUTOSUB_LLM_TIMEOUT` (seconds) and `AUTOSUB_LLM_RETRIES`. `None` when no base URL is set.
     pub fn from_env() -> Result<Option<Self>> {
         let Ok(base) = std::env::var("AUTOSUB_LLM_BASE_URL") else {
             return Ok(None);
@@ -76,10 +76,27 @@ impl LlmConfig {
         }
         let model = std::env::var("AUTOSUB_LLM_MODEL").unwrap_or_else(|_| "llama3.1".into());
         let mut c = LlmConfig::new(base, &model);
+        let host = base
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split(['/', ':']).next())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        // OPENAI_API_KEY belongs to OpenAI: it is only sent there, never to whatever the base URL names.
         c.api_key = std::env::var("AUTOSUB_LLM_API_KEY")
-            .or_else(|_| std::env::var("OPENAI_API_KEY"))
             .ok()
+            .or_else(|| {
+                (host == "api.openai.com")
+                    .then(|| std::env::var("OPENAI_API_KEY").ok())
+                    .flatten()
+            })
             .filter(|k| !k.trim().is_empty());
+        let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+        if c.api_key.is_some() && base.starts_with("http://") && !loopback {
+            return Err(Error::BadInput(format!(
+                "refusing to send the API key over plain http to {host}: use https (or a loopback address)"
+            )));
+        }
         if let Ok(t) = std::env::var("AUTOSUB_LLM_TIMEOUT") {
             let secs: u64 = t.trim().parse().map_err(|_| {
                 Error::BadInput(format!("AUTOSUB_LLM_TIMEOUT must be seconds, not {t:?}"))
@@ -120,6 +137,9 @@ impl LlmConfig {
         Ok(())
     }
 }
+
+/// Marks an answer that came back but was wrong (the batch may be split and tried again).
+const INVALID: &str = "invalid answer: ";
 
 /// The translator over one endpoint.
 pub struct LlmTranslator {
@@ -195,14 +215,28 @@ impl LlmTranslator {
             req = req.bearer_auth(k);
         }
         let resp = req.send().map_err(|e| {
-            let what = if e.is_timeout() {
-                format!("no answer within {} s", self.config.timeout.as_secs())
+            if e.is_timeout() {
+                (
+                    true,
+                    format!("no answer within {} s", self.config.timeout.as_secs()),
+                    None,
+                )
             } else if e.is_connect() {
-                format!("cannot connect to {}", self.config.base_url)
+                (
+                    true,
+                    format!("cannot connect to {}", self.config.base_url),
+                    None,
+                )
             } else {
-                "the request failed".to_owned()
-            };
-            (true, what, None)
+                // reqwest's message names the failure (TLS, redirect, body); it holds no headers or key.
+                let mut m = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(inner) = src {
+                    m = format!("{m}: {inner}");
+                    src = inner.source();
+                }
+                (e.is_body() || e.is_decode(), m, None)
+            }
         })?;
         let status = resp.status();
         let retry_after = resp
@@ -229,7 +263,7 @@ impl LlmTranslator {
             };
             return Err((retryable, what, retry_after));
         }
-        parse_answer(&text, ids).map_err(|m| (true, m, None))
+        parse_answer(&text, ids).map_err(|m| (true, format!("{INVALID}{m}"), None))
     }
 }
 
@@ -242,6 +276,12 @@ pub fn parse_answer(body: &str, ids: &[usize]) -> std::result::Result<Vec<String
         .as_str()
         .ok_or("the answer has no choices[0].message.content")?;
     let mut c = content.trim();
+    // Reasoning models may think aloud first.
+    if c.starts_with("<think>") {
+        if let Some(i) = c.find("</think>") {
+            c = c[i + "</think>".len()..].trim();
+        }
+    }
     if let Some(rest) = c.strip_prefix("```") {
         c = rest.trim_start_matches("json").trim();
         c = c.strip_suffix("```").unwrap_or(c).trim();
@@ -291,6 +331,91 @@ pub fn parse_answer(body: &str, ids: &[usize]) -> std::result::Result<Vec<String
         .collect())
 }
 
+impl LlmTranslator {
+    /// Translates `texts[first..first + len]` (ids are 1-based positions in `texts`), retrying; when the
+    /// answers stay wrong (lines dropped or merged, broken JSON), the batch is split in halves down to single
+    /// lines before giving up.
+    fn translate_range(
+        &self,
+        texts: &[String],
+        first: usize,
+        len: usize,
+        from: &str,
+        to: &str,
+        sink: &dyn Sink,
+    ) -> Result<Vec<String>> {
+        let ctx = self.config.context_lines;
+        let batch: Vec<(usize, &str)> = (first..first + len)
+            .map(|i| (i + 1, texts[i].as_str()))
+            .collect();
+        let ids: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
+        let before: Vec<&str> = texts[first.saturating_sub(ctx)..first]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let end = first + len;
+        let after: Vec<&str> = texts[end..(end + ctx).min(texts.len())]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let body = self.request_body(&batch, &before, &after, from, to);
+        let mut wait = self.config.backoff;
+        let mut attempt = 0;
+        loop {
+            if sink.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            match self.attempt(&body, &ids) {
+                Ok(lines) => return Ok(lines),
+                Err((retryable, msg, retry_after)) => {
+                    if !retryable || attempt >= self.config.retries {
+                        if msg.starts_with(INVALID) && len > 1 {
+                            sink.event(Event::Warning(&format!(
+                                "the translation server keeps answering {len} lines wrongly ({}); splitting them",
+                                &msg[INVALID.len()..]
+                            )));
+                            let half = len / 2;
+                            let mut out =
+                                self.translate_range(texts, first, half, from, to, sink)?;
+                            out.extend(self.translate_range(
+                                texts,
+                                first + half,
+                                len - half,
+                                from,
+                                to,
+                                sink,
+                            )?);
+                            return Ok(out);
+                        }
+                        return Err(Error::Translate(format!(
+                            "the translation server at {} failed{}: {msg}",
+                            self.config.base_url,
+                            if attempt > 0 {
+                                format!(" after {} attempts", attempt + 1)
+                            } else {
+                                String::new()
+                            }
+                        )));
+                    }
+                    sink.event(Event::Warning(&format!(
+                        "translation request failed ({msg}); retrying"
+                    )));
+                    let pause = retry_after.unwrap_or(wait);
+                    let t0 = std::time::Instant::now();
+                    while t0.elapsed() < pause {
+                        if sink.is_cancelled() {
+                            return Err(Error::Cancelled);
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    wait *= 2;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
 impl Translator for LlmTranslator {
     fn name(&self) -> &str {
         "llm"
@@ -305,62 +430,11 @@ impl Translator for LlmTranslator {
     ) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(texts.len());
         let n = self.config.batch_size.max(1);
-        let ctx = self.config.context_lines;
-        for (b, chunk) in texts.chunks(n).enumerate() {
-            let first = b * n;
-            let batch: Vec<(usize, &str)> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (first + i + 1, t.as_str()))
-                .collect();
-            let ids: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
-            let before: Vec<&str> = texts[first.saturating_sub(ctx)..first]
-                .iter()
-                .map(String::as_str)
-                .collect();
-            let end = first + chunk.len();
-            let after: Vec<&str> = texts[end..(end + ctx).min(texts.len())]
-                .iter()
-                .map(String::as_str)
-                .collect();
-            let body = self.request_body(&batch, &before, &after, from, to);
-            let mut wait = self.config.backoff;
-            let mut attempt = 0;
-            let lines = loop {
-                if sink.is_cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                match self.attempt(&body, &ids) {
-                    Ok(lines) => break lines,
-                    Err((retryable, msg, retry_after)) => {
-                        if !retryable || attempt >= self.config.retries {
-                            return Err(Error::Translate(format!(
-                                "the translation server at {} failed{}: {msg}",
-                                self.config.base_url,
-                                if attempt > 0 {
-                                    format!(" after {} attempts", attempt + 1)
-                                } else {
-                                    String::new()
-                                }
-                            )));
-                        }
-                        sink.event(Event::Warning(&format!(
-                            "translation request failed ({msg}); retrying"
-                        )));
-                        let pause = retry_after.unwrap_or(wait);
-                        let t0 = std::time::Instant::now();
-                        while t0.elapsed() < pause {
-                            if sink.is_cancelled() {
-                                return Err(Error::Cancelled);
-                            }
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                        wait *= 2;
-                        attempt += 1;
-                    }
-                }
-            };
-            out.extend(lines);
+        let mut first = 0;
+        while first < texts.len() {
+            let len = n.min(texts.len() - first);
+            out.extend(self.translate_range(texts, first, len, from, to, sink)?);
+            first += len;
         }
         Ok(out)
     }
@@ -379,6 +453,8 @@ mod tests {
         let ok = answer(r#"{"translations":[{"id":2,"text":"b"},{"id":1,"text":"a"}]}"#);
         assert_eq!(parse_answer(&ok, &[1, 2]).unwrap(), vec!["a", "b"]);
         let fenced = answer("```json\n{\"translations\":[{\"id\":\"1\",\"text\":\"a\"}]}\n```");
+        let thought = answer("<think>hmm</think>\n{\"translations\":[{\"id\":1,\"text\":\"a\"}]}");
+        assert_eq!(parse_answer(&thought, &[1]).unwrap(), vec!["a"]);
         assert_eq!(parse_answer(&fenced, &[1]).unwrap(), vec!["a"]);
         let merged = answer(r#"{"translations":[{"id":1,"text":"a b"}]}"#);
         assert!(parse_answer(&merged, &[1, 2])
