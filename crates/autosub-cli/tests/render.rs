@@ -454,12 +454,7 @@ fn chinese_captions_render_with_a_cjk_font() {
         "1\n00:00:00,200 --> 00:00:01,800\n今天天气很好\n",
     );
     let out = dir.path().join("zh.mp4");
-    render(
-        &input,
-        &srt,
-        &["--output", out.to_str().unwrap(), "--quality", "fast"],
-    )
-    .ok();
+    render_fast(&input, &srt, &out);
     let words = ocr(&out, 1.0, (0.6, 1.0), "chi_sim", 170);
     for c in "今天天气很好".chars() {
         assert!(
@@ -536,12 +531,7 @@ fn rotated_odd_sized_anamorphic_and_variable_rate_video_come_out_right() {
         "the test input must carry rotation: {rot_in}"
     );
     let out = dir.path().join("rotated.autosub.mp4");
-    render(
-        &rotated,
-        &srt,
-        &["--output", out.to_str().unwrap(), "--quality", "fast"],
-    )
-    .ok();
+    render_fast(&rotated, &srt, &out);
     assert_video(&out, &rotated, 180, 320);
     // Upright: the white half (the top of the stored frame) is now on one side, left or right, not on top.
     let gray = frame_gray(&out, 1.0, 180, 320);
@@ -568,12 +558,7 @@ fn rotated_odd_sized_anamorphic_and_variable_rate_video_come_out_right() {
         &["-pix_fmt", "yuv444p"],
     );
     let out = dir.path().join("odd.autosub.mp4");
-    render(
-        &odd,
-        &srt,
-        &["--output", out.to_str().unwrap(), "--quality", "fast"],
-    )
-    .ok();
+    render_fast(&odd, &srt, &out);
     assert_video(&out, &odd, 320, 176);
 
     // Non-square pixels: 720x576 with 16:11 pixels is 1047x576 on screen.
@@ -584,12 +569,7 @@ fn rotated_odd_sized_anamorphic_and_variable_rate_video_come_out_right() {
         &["-vf", "setsar=16/11"],
     );
     let out = dir.path().join("ana.autosub.mp4");
-    render(
-        &ana,
-        &srt,
-        &["--output", out.to_str().unwrap(), "--quality", "fast"],
-    )
-    .ok();
+    render_fast(&ana, &srt, &out);
     assert_video(&out, &ana, 1048, 576);
 
     // Variable frame rate: frames 40 ms apart for a second, then 100 ms apart.
@@ -605,18 +585,23 @@ fn rotated_odd_sized_anamorphic_and_variable_rate_video_come_out_right() {
         "the test input must be VFR: {vin}"
     );
     let out = dir.path().join("vfr.autosub.mp4");
-    render(
-        &vfr,
-        &srt,
-        &["--output", out.to_str().unwrap(), "--quality", "fast"],
-    )
-    .ok();
+    render_fast(&vfr, &srt, &out);
     let p = assert_video(&out, &vfr, 320, 240);
     let v = stream(&p, "video").unwrap();
     assert!(
         (rate(&v["avg_frame_rate"]) - rate(&v["r_frame_rate"])).abs() < 0.01,
         "output is not constant-rate: {v}"
     );
+}
+
+/// `render --output OUT --quality fast -- VIDEO SUBS`, which must succeed.
+fn render_fast(video: &Path, subs: &Path, out: &Path) {
+    render(
+        video,
+        subs,
+        &["--output", out.to_str().unwrap(), "--quality", "fast"],
+    )
+    .ok();
 }
 
 /// `ffmpeg -f lavfi -i SOURCE EXTRA... -c:v libx264 -preset ultrafast OUT`: a synthetic test video.

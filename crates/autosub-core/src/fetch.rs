@@ -188,6 +188,21 @@ pub struct Fetched {
     pub ytdlp_version: String,
 }
 
+impl Fetched {
+    /// A cache entry as a fetch result.
+    fn from_cache(hit: cache::Hit, url: String) -> Self {
+        Fetched {
+            path: hit.media,
+            title: hit.meta.title,
+            extractor: hit.meta.extractor,
+            duration_ms: hit.meta.duration_ms,
+            from_cache: true,
+            url,
+            ytdlp_version: hit.meta.ytdlp_version,
+        }
+    }
+}
+
 /// `yt-dlp --version` of the given program.
 pub fn ytdlp_version(ytdlp: &Path) -> Result<String> {
     ytdlp::version(ytdlp, &crate::progress::NullSink)
@@ -225,15 +240,7 @@ pub fn fetch(url: &str, opts: &FetchOptions, tools: &Tools, sink: &dyn Sink) -> 
             "fetch: {normalized} from the cache ({})",
             hit.media.display()
         )));
-        return Ok(Fetched {
-            path: hit.media,
-            title: hit.meta.title,
-            extractor: hit.meta.extractor,
-            duration_ms: hit.meta.duration_ms,
-            from_cache: true,
-            url: normalized,
-            ytdlp_version: hit.meta.ytdlp_version,
-        });
+        return Ok(Fetched::from_cache(hit, normalized));
     }
     let version = cached_version(&opts.ytdlp, sink)?;
     if version != ytdlp::PINNED_VERSION {
@@ -340,15 +347,7 @@ pub fn fetch(url: &str, opts: &FetchOptions, tools: &Tools, sink: &dyn Sink) -> 
             stage: Stage::Download,
             elapsed: t0.elapsed(),
         });
-        return Ok(Fetched {
-            path: hit.media,
-            title: hit.meta.title,
-            extractor: hit.meta.extractor,
-            duration_ms: hit.meta.duration_ms,
-            from_cache: true,
-            url: normalized,
-            ytdlp_version: hit.meta.ytdlp_version,
-        });
+        return Ok(Fetched::from_cache(hit, normalized));
     }
     let dir = work
         .publish(&opts.cache_dir, &name, &entry)
