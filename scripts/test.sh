@@ -8,6 +8,6 @@ export AUTOSUB_MODELS_DIR="${AUTOSUB_MODELS_DIR:-$("$AUTOSUB_BIN" models path)}"
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "==> cargo clippy" >&2
-cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo clippy --locked --release --workspace --all-targets -- -D warnings
 echo "==> cargo test (release: real inference)" >&2
 cargo test --locked --release --workspace -- --test-threads="${AUTOSUB_TEST_THREADS:-1}"

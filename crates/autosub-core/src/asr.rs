@@ -16,11 +16,93 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use whisper_rs::{
-    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperError,
+    WhisperState,
 };
 
 /// Silences at least this long separate groups of speech that are transcribed by separate Whisper calls.
 const LONG_SILENCE_MS: u64 = 3000;
+
+/// Longest stretch of speech Whisper gets as one window (one encoder pass). Whisper's windows are 30 s, but the
+/// encoder's cost grows faster than its context (attention is quadratic): here 20 s took 0.54x the time of 30 s and
+/// 10 s 0.23x, so shorter windows, cut at pauses, with a context sized to the audio, are cheaper per second.
+pub const MAX_WINDOW_MS: u64 = 24_000;
+
+/// Speech used for language detection (the first window of speech, cut at a pause, at most this long).
+const DETECT_WINDOW_MS: u64 = 15_000;
+
+/// A window's encoder context covers its audio plus this much of the silence after it...
+const CTX_TAIL_MS: u64 = 1_000;
+
+/// ...and at least this much (very short contexts are far from what Whisper was trained on).
+const MIN_CTX_MS: u64 = 10_000;
+
+/// Less audio than this left in a group is not worth a window.
+const MIN_WINDOW_MS: u64 = 200;
+
+/// Encoder context (in 20 ms positions) for a window of `len_ms` of audio.
+fn audio_ctx_for(len_ms: u64) -> i32 {
+    (len_ms + CTX_TAIL_MS).max(MIN_CTX_MS).div_ceil(20).min(1500) as i32
+}
+
+fn ms_to_samples(ms: u64) -> usize {
+    (ms * crate::media::SAMPLE_RATE as u64 / 1000) as usize
+}
+
+/// What the calling thread relays while a window is decoded on the worker: progress and cancellation.
+struct Relay<'a> {
+    progress: &'a AtomicI32,
+    abort: &'a AtomicBool,
+    /// Progress already done before this window, and the window's length (ms of speech).
+    done_ms: u64,
+    len_ms: u64,
+}
+
+/// Runs `job` on a worker thread that owns the decoding state, and hands the state back. The calling thread
+/// relays progress and watches for cancellation: whisper.cpp checks its abort flag only between encoder passes
+/// (seconds on a small CPU) and language detection not at all, so on cancellation this returns at once, raising
+/// the abort flag, and the worker ends on its own (taking the state with it).
+fn on_worker<T: Send + 'static>(
+    state: &mut Option<WhisperState>,
+    sink: &dyn Sink,
+    relay: Option<Relay<'_>>,
+    job: impl FnOnce(&mut WhisperState) -> T + Send + 'static,
+) -> Result<T> {
+    let mut st = state
+        .take()
+        .ok_or_else(|| Error::Asr("the decoder state was lost".into()))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = job(&mut st);
+        let _ = tx.send((st, r));
+    });
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((st, r)) => {
+                *state = Some(st);
+                return Ok(r);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if sink.is_cancelled() {
+                    if let Some(r) = &relay {
+                        r.abort.store(true, Ordering::Relaxed);
+                    }
+                    return Err(Error::Cancelled);
+                }
+                if let Some(r) = &relay {
+                    let p = r.progress.load(Ordering::Relaxed).clamp(0, 100) as u64;
+                    sink.event(Event::Progress {
+                        stage: Stage::Transcribe,
+                        done: r.done_ms + r.len_ms * p / 100,
+                    });
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Asr("whisper crashed".to_owned()));
+            }
+        }
+    }
+}
 
 /// Options of one transcription.
 #[derive(Clone, Debug)]
@@ -158,60 +240,39 @@ impl Recognizer {
             return Ok(rec);
         }
 
-        let mut state = self
-            .ctx
-            .create_state()
-            .map_err(|e| Error::Asr(format!("cannot create decoder state: {e}")))?;
+        let mut state = Some(
+            self.ctx
+                .create_state()
+                .map_err(|e| Error::Asr(format!("cannot create decoder state: {e}")))?,
+        );
+        let threads = opts.threads as usize;
 
-        // Language: forced, English for .en models, else detected once on the first 30 s of speech.
+        // Language: forced, English for .en models, else detected once on the first window of speech.
         let language = match &opts.language {
             Some(l) => l.clone(),
             None if !self.multilingual => "en".to_owned(),
             None => {
                 let detect_t0 = std::time::Instant::now();
-                let mut first = Vec::new();
-                for g in &groups {
-                    first.extend(g.samples(samples));
-                    if first.len() >= 30 * crate::media::SAMPLE_RATE as usize {
-                        break;
-                    }
-                }
-                first.truncate(30 * crate::media::SAMPLE_RATE as usize);
-                // On a worker thread that owns the state: whisper.cpp's language detection cannot be aborted, so
-                // on cancellation this thread returns at once and the worker ends on its own.
-                let (tx, rx) = std::sync::mpsc::channel();
-                let threads = opts.threads as usize;
-                std::thread::spawn(move || {
-                    let r = state
-                        .pcm_to_mel(&first, threads)
-                        .map_err(|e| Error::Asr(format!("mel spectrogram failed: {e}")))
-                        .and_then(|()| {
-                            state
-                                .lang_detect(0, threads)
-                                .map_err(|e| Error::Asr(format!("language detection failed: {e}")))
-                        });
-                    let _ = tx.send((state, r));
-                });
-                let (id, probs) = loop {
-                    match rx.recv_timeout(Duration::from_millis(100)) {
-                        Ok((st, r)) => {
-                            state = st;
-                            break r?;
-                        }
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                            if sink.is_cancelled() {
-                                return Err(Error::Cancelled);
-                            }
-                        }
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                            return Err(Error::Asr("language detection crashed".to_owned()));
-                        }
-                    }
-                };
+                let first = &groups[0];
+                let first_audio = first.samples(samples);
+                let end = vad::window_end(
+                    first,
+                    &VoiceMap::new(&first_audio, &opts.vad),
+                    0,
+                    DETECT_WINDOW_MS,
+                );
+                let audio = first_audio[..ms_to_samples(end).min(first_audio.len())].to_vec();
+                let ctx = audio_ctx_for(end);
+                // whisper.cpp's language detection cannot be aborted: on cancellation we return and the worker
+                // ends on its own.
+                let (id, probs) = on_worker(&mut state, sink, None, move |st| {
+                    detect_language(st, &audio, ctx, threads)
+                })??;
                 rec.language_probability = probs.get(id as usize).copied();
                 sink.event(Event::Debug(&format!(
-                    "language detected in {:.2} s",
-                    detect_t0.elapsed().as_secs_f64()
+                    "language detected in {:.2} s ({:.1} s of speech)",
+                    detect_t0.elapsed().as_secs_f64(),
+                    end as f64 / 1000.0
                 )));
                 whisper_rs::get_lang_str(id).unwrap_or("en").to_owned()
             }
@@ -219,73 +280,91 @@ impl Recognizer {
         rec.language = Some(language.clone());
 
         let eot = self.ctx.token_eot();
-        // Handed to each group's worker thread and back.
-        let mut state = Some(state);
         let mut kept: Vec<SegmentWords> = Vec::new();
         let mut done_ms = 0u64;
         let mut invented = 0usize;
+        let mut windows = 0usize;
         for compact in &groups {
             let audio = compact.samples(samples);
             // Word timings are tightened on the group's audio, before mapping back, so a word Whisper placed in
             // the silence just before a junction moves forward into the speech that follows it.
             let voice = VoiceMap::new(&audio, &opts.vad);
             let group_t0 = std::time::Instant::now();
-            let progress = Arc::new(AtomicI32::new(0));
-            let abort = Arc::new(AtomicBool::new(false));
-            // Whisper runs on a worker thread that owns the state and the audio; this thread relays progress and
-            // cancellation. whisper.cpp checks the abort flag only between encoder passes (a pass takes seconds
-            // on a small CPU), so on cancellation this thread returns at once and leaves the worker to notice
-            // the flag and end on its own.
-            let (tx, rx) = std::sync::mpsc::channel();
-            let mut worker_state = state.take().expect("the state is back after every group");
-            let (worker_opts, worker_lang) = (opts.clone(), language.clone());
-            let (worker_progress, worker_abort) = (progress.clone(), abort.clone());
-            let worker_audio = audio.clone();
-            std::thread::spawn(move || {
-                let params = full_params(&worker_opts, &worker_lang, worker_progress, worker_abort);
-                let r = worker_state.full(params, &worker_audio);
-                let _ = tx.send((worker_state, r));
-            });
-            let result = loop {
-                match rx.recv_timeout(Duration::from_millis(100)) {
-                    Ok((st, r)) => {
-                        state = Some(st);
-                        break r;
-                    }
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                        if sink.is_cancelled() {
-                            abort.store(true, Ordering::Relaxed);
-                            return Err(Error::Cancelled);
-                        }
-                        let p = progress.load(Ordering::Relaxed).clamp(0, 100) as u64;
-                        sink.event(Event::Progress {
-                            stage: Stage::Transcribe,
-                            done: done_ms + compact.len_ms() * p / 100,
-                        });
-                    }
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                        return Err(Error::Asr("whisper crashed".to_owned()));
+            let len = compact.len_ms();
+            let mut group_segments: Vec<SegmentWords> = Vec::new();
+            let mut start = 0u64;
+            while start + MIN_WINDOW_MS <= len {
+                let end = vad::window_end(compact, &voice, start, MAX_WINDOW_MS);
+                let window: Vec<f32> = audio
+                    [ms_to_samples(start).min(audio.len())..ms_to_samples(end).min(audio.len())]
+                    .to_vec();
+                let progress = Arc::new(AtomicI32::new(0));
+                let abort = Arc::new(AtomicBool::new(false));
+                let job = WindowJob {
+                    opts: opts.clone(),
+                    language: language.clone(),
+                    audio_ctx: audio_ctx_for(end - start),
+                    progress: progress.clone(),
+                    abort: abort.clone(),
+                };
+                let relay = Relay {
+                    progress: &progress,
+                    abort: &abort,
+                    done_ms: done_ms + start,
+                    len_ms: end - start,
+                };
+                let window_t0 = std::time::Instant::now();
+                let audio_ctx = job.audio_ctx;
+                on_worker(&mut state, sink, Some(relay), move |st| job.run(st, &window))?
+                    .map_err(|e| Error::Asr(format!("whisper failed: {e}")))?;
+                if sink.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                windows += 1;
+                let st = state.as_ref().expect("the state is back after every window");
+                let (mut segs, covered_ms) =
+                    read_segments(st, eot, splits_per_character(&language));
+                for seg in &mut segs {
+                    for w in &mut seg.words {
+                        w.start_ms += start;
+                        w.end_ms += start;
                     }
                 }
-            };
-            if sink.is_cancelled() {
-                return Err(Error::Cancelled);
+                sink.event(Event::Debug(&format!(
+                    "window {:.1}-{:.1} s (context {audio_ctx}): {} segment(s) to {:.1} s in {:.2} s",
+                    start as f64 / 1000.0,
+                    end as f64 / 1000.0,
+                    segs.len(),
+                    covered_ms as f64 / 1000.0,
+                    window_t0.elapsed().as_secs_f64()
+                )));
+                group_segments.extend(segs);
+                // Whisper stops where its last timestamp is. Speech left after it (a decode that ended early)
+                // starts the next window, as whisper.cpp's own sliding window would do.
+                let covered = start + covered_ms.min(end - start);
+                start = if covered_ms >= 1000
+                    && covered + 1000 < end
+                    && voice.voiced_ms(covered, end) >= 500
+                {
+                    covered
+                } else {
+                    end
+                };
+                sink.event(Event::Progress {
+                    stage: Stage::Transcribe,
+                    done: done_ms + start.min(len),
+                });
             }
-            if let Err(e) = result {
-                return Err(Error::Asr(format!("whisper failed: {e}")));
-            }
-            done_ms += compact.len_ms();
+            done_ms += len;
             sink.event(Event::Progress {
                 stage: Stage::Transcribe,
                 done: done_ms,
             });
             sink.event(Event::Debug(&format!(
                 "{:.1} s of speech transcribed in {:.2} s",
-                compact.len_ms() as f64 / 1000.0,
+                len as f64 / 1000.0,
                 group_t0.elapsed().as_secs_f64()
             )));
-            let st = state.as_ref().expect("the state is back after every group");
-            let mut group_segments = read_segments(st, eot, splits_per_character(&language));
             invented += clean_group(&voice, &mut group_segments);
             for mut seg in group_segments {
                 for w in &mut seg.words {
@@ -294,6 +373,10 @@ impl Recognizer {
                 kept.push(seg);
             }
         }
+        sink.event(Event::Debug(&format!(
+            "{windows} recogniser window(s) for {} group(s) of speech",
+            groups.len()
+        )));
         let (words, dropped) = guard_segments(kept, &rec.speech);
         if dropped > 0 || invented > 0 {
             sink.event(Event::Debug(&format!(
@@ -315,10 +398,13 @@ impl Recognizer {
     }
 }
 
-/// The segments of the last `full()` call as words (times in the call's audio) with the signals the guards use.
-fn read_segments(state: &WhisperState, eot: i32, per_token: bool) -> Vec<SegmentWords> {
+/// The segments of the last `full()` call as words (times in the call's audio) with the signals the guards use,
+/// and the end of the last segment (ms: how far Whisper got).
+fn read_segments(state: &WhisperState, eot: i32, per_token: bool) -> (Vec<SegmentWords>, u64) {
     let mut out = Vec::new();
+    let mut covered_ms = 0u64;
     for seg in state.as_iter() {
+        covered_ms = covered_ms.max(seg.end_timestamp().max(0) as u64 * 10);
         let mut tokens = Vec::new();
         for i in 0..seg.n_tokens() {
             let Some(tok) = seg.get_token(i) else {
@@ -347,7 +433,7 @@ fn read_segments(state: &WhisperState, eot: i32, per_token: bool) -> Vec<Segment
             avg_logprob,
         });
     }
-    out
+    (out, covered_ms)
 }
 
 /// Word-level clean-up of one group's segments, in the group's (compacted) time, against its voice map:
@@ -382,41 +468,117 @@ fn clean_group(voice: &VoiceMap, segments: &mut [SegmentWords]) -> usize {
     dropped
 }
 
-/// Decoding parameters for one chunk. Built on the thread that runs Whisper (they hold raw pointers).
-fn full_params<'a>(
-    opts: &AsrOptions,
-    language: &'a str,
+/// One window for Whisper: everything the worker thread needs to decode it.
+struct WindowJob {
+    opts: AsrOptions,
+    language: String,
+    audio_ctx: i32,
     progress: Arc<AtomicI32>,
     abort: Arc<AtomicBool>,
-) -> FullParams<'a, 'a> {
-    let strategy = if opts.beam_size <= 1 {
-        SamplingStrategy::Greedy { best_of: 1 }
-    } else {
-        SamplingStrategy::BeamSearch {
-            beam_size: opts.beam_size as i32,
-            patience: -1.0,
-        }
-    };
-    let mut params = FullParams::new(strategy);
-    params.set_n_threads(opts.threads as i32);
-    params.set_language(Some(language));
-    params.set_translate(opts.translate);
-    params.set_token_timestamps(true);
-    params.set_print_special(false);
+}
+
+impl WindowJob {
+    /// Decodes `audio` with one encoder pass of `audio_ctx` positions.
+    fn run(self, state: &mut WhisperState, audio: &[f32]) -> std::result::Result<(), WhisperError> {
+        let strategy = if self.opts.beam_size <= 1 {
+            SamplingStrategy::Greedy { best_of: 1 }
+        } else {
+            SamplingStrategy::BeamSearch {
+                beam_size: self.opts.beam_size as i32,
+                patience: -1.0,
+            }
+        };
+        let mut params = FullParams::new(strategy);
+        params.set_n_threads(self.opts.threads as i32);
+        params.set_language(Some(&self.language));
+        params.set_translate(self.opts.translate);
+        params.set_token_timestamps(true);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_suppress_blank(true);
+        params.set_suppress_nst(true);
+        params.set_no_speech_thold(0.6);
+        params.set_logprob_thold(-1.0);
+        params.set_audio_ctx(self.audio_ctx);
+        let progress = self.progress.clone();
+        params.set_progress_callback_safe(move |p: i32| progress.store(p, Ordering::Relaxed));
+        // Pass the closure already boxed as `dyn`: whisper-rs 0.16's abort trampoline casts its user data to the
+        // closure's own type but stores a `Box<dyn FnMut>`; the two only agree when that type *is* `Box<dyn FnMut>`.
+        // (With a plain closure the callback read garbage and aborted encodes at random: "error -6".)
+        let abort = self.abort.clone();
+        let abort_cb: Box<dyn FnMut() -> bool> = Box::new(move || abort.load(Ordering::Relaxed));
+        params.set_abort_callback_safe::<_, Box<dyn FnMut() -> bool>>(abort_cb);
+        // One encoder pass: whisper.cpp would slide on to a second, almost empty window after the last timestamp;
+        // the caller decides instead whether anything is left (and starts the next window there).
+        encoder_gate::full(state, params, audio, 1)
+    }
+}
+
+/// Detects the language of `audio` (at most 30 s) with an encoder context of `audio_ctx` positions.
+fn detect_language(
+    state: &mut WhisperState,
+    audio: &[f32],
+    audio_ctx: i32,
+    threads: usize,
+) -> Result<(i32, Vec<f32>)> {
+    // whisper.cpp's language detection uses the state's mel and encoder context. A `full()` call that is stopped
+    // before its first encoder pass sets both (the mel of `audio`, the context) and does nothing else.
+    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    params.set_n_threads(threads as i32);
+    params.set_language(Some("en"));
+    params.set_audio_ctx(audio_ctx);
     params.set_print_progress(false);
-    params.set_print_realtime(false);
-    params.set_print_timestamps(false);
-    params.set_suppress_blank(true);
-    params.set_suppress_nst(true);
-    params.set_no_speech_thold(0.6);
-    params.set_logprob_thold(-1.0);
-    params.set_progress_callback_safe(move |p: i32| progress.store(p, Ordering::Relaxed));
-    // Pass the closure already boxed as `dyn`: whisper-rs 0.16's abort trampoline casts its user data to the
-    // closure's own type but stores a `Box<dyn FnMut>`; the two only agree when that type *is* `Box<dyn FnMut>`.
-    // (With a plain closure the callback read garbage and aborted encodes at random: "error -6".)
-    let abort_cb: Box<dyn FnMut() -> bool> = Box::new(move || abort.load(Ordering::Relaxed));
-    params.set_abort_callback_safe::<_, Box<dyn FnMut() -> bool>>(abort_cb);
-    params
+    encoder_gate::full(state, params, audio, 0)
+        .map_err(|e| Error::Asr(format!("mel spectrogram failed: {e}")))?;
+    state
+        .lang_detect(0, threads)
+        .map_err(|e| Error::Asr(format!("language detection failed: {e}")))
+}
+
+/// `full()` with at most a given number of encoder passes, through whisper.cpp's encoder-begin callback (the only
+/// raw callback AutoSub installs: whisper-rs has no safe wrapper for it).
+#[allow(unsafe_code)]
+mod encoder_gate {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use whisper_rs::whisper_rs_sys::{whisper_context, whisper_state};
+    use whisper_rs::{FullParams, WhisperError, WhisperState};
+
+    struct Gate {
+        passes: AtomicU32,
+        allowed: u32,
+    }
+
+    /// Runs `state.full(params, audio)`, stopping it before encoder pass number `allowed + 1`.
+    pub fn full(
+        state: &mut WhisperState,
+        mut params: FullParams<'_, '_>,
+        audio: &[f32],
+        allowed: u32,
+    ) -> Result<(), WhisperError> {
+        let gate = Gate {
+            passes: AtomicU32::new(0),
+            allowed,
+        };
+        // SAFETY: whisper.cpp calls `begin` only during the `full()` call below, on this stack frame's `gate`,
+        // which outlives it; `begin` only touches the atomic counter.
+        unsafe {
+            params.set_start_encoder_callback(Some(begin));
+            params.set_start_encoder_callback_user_data(&gate as *const Gate as *mut std::ffi::c_void);
+        }
+        state.full(params, audio)
+    }
+
+    unsafe extern "C" fn begin(
+        _: *mut whisper_context,
+        _: *mut whisper_state,
+        user: *mut std::ffi::c_void,
+    ) -> bool {
+        // SAFETY: `user` is the `Gate` that `full` installed, alive for the whole call.
+        let gate = unsafe { &*(user as *const Gate) };
+        gate.passes.fetch_add(1, Ordering::Relaxed) < gate.allowed
+    }
 }
 
 /// Checks a language code against Whisper's list.

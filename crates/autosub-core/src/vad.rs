@@ -129,6 +129,19 @@ impl VoiceMap {
         a < b && self.voiced[a..b].iter().any(|v| *v)
     }
 
+    /// Milliseconds of voiced frames between `start_ms` and `end_ms`.
+    pub fn voiced_ms(&self, start_ms: u64, end_ms: u64) -> u64 {
+        if self.frame_ms == 0 {
+            return 0;
+        }
+        let a = ((start_ms / self.frame_ms) as usize).min(self.voiced.len());
+        let b = (end_ms.div_ceil(self.frame_ms) as usize).min(self.voiced.len());
+        if a >= b {
+            return 0;
+        }
+        self.voiced[a..b].iter().filter(|v| **v).count() as u64 * self.frame_ms
+    }
+
     fn is_voiced_at(&self, ms: u64) -> bool {
         self.frame_ms > 0
             && self
@@ -286,6 +299,53 @@ pub fn group_spans(spans: &[Span], long_silence_ms: u64) -> Vec<Chunk> {
     out
 }
 
+/// Where the recogniser window that starts at chunk time `start_ms` should end (chunk time, ms).
+///
+/// The rest of the chunk when it is at most `max_ms`. Otherwise the rest is shared out in windows of about equal
+/// length, and the cut goes, within the first `max_ms` but not before a third of it, at the junction (a cut-out
+/// silence) nearest the ideal point; without one, in the middle of the longest unvoiced stretch of `voice` (the
+/// chunk's own voice map), nearest the ideal point among equals; without any pause, at `max_ms`.
+pub fn window_end(chunk: &Chunk, voice: &VoiceMap, start_ms: u64, max_ms: u64) -> u64 {
+    let len = chunk.len_ms();
+    let rest = len.saturating_sub(start_ms);
+    if rest <= max_ms || max_ms == 0 {
+        return len;
+    }
+    let ideal = start_ms + rest / rest.div_ceil(max_ms);
+    let (lo, hi) = (start_ms + max_ms / 3, start_ms + max_ms);
+    if let Some(j) = chunk
+        .junctions()
+        .into_iter()
+        .filter(|j| (lo..=hi).contains(j))
+        .min_by_key(|j| j.abs_diff(ideal))
+    {
+        return j;
+    }
+    // Unvoiced runs inside [lo, hi]: (length, middle).
+    let f = voice.frame_ms.max(1);
+    let mut best: Option<(u64, u64)> = None;
+    let mut t = lo / f * f;
+    while t < hi {
+        if voice.is_voiced_at(t) || t >= voice.voiced.len() as u64 * f {
+            t += f;
+            continue;
+        }
+        let s = t;
+        while t < hi && !voice.is_voiced_at(t) && t < voice.voiced.len() as u64 * f {
+            t += f;
+        }
+        let cand = (t - s, (s + t) / 2);
+        let better = match best {
+            None => true,
+            Some((l, m)) => cand.0 > l || (cand.0 == l && cand.1.abs_diff(ideal) < m.abs_diff(ideal)),
+        };
+        if better {
+            best = Some(cand);
+        }
+    }
+    best.map_or(hi, |(_, mid)| mid.clamp(lo, hi))
+}
+
 /// Audio for the recogniser: pieces of the source placed end to end.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chunk {
@@ -330,6 +390,17 @@ impl Chunk {
         let mut out = Vec::with_capacity((self.len_ms() * SAMPLE_RATE as u64 / 1000) as usize);
         for p in &self.pieces {
             out.extend_from_slice(&samples[ms(p.start_ms)..ms(p.end_ms)]);
+        }
+        out
+    }
+
+    /// Chunk times (ms) where one piece ends and the next begins: where a silence was cut out.
+    pub fn junctions(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut t = 0;
+        for p in &self.pieces[..self.pieces.len().saturating_sub(1)] {
+            t += p.len_ms();
+            out.push(t);
         }
         out
     }
@@ -491,6 +562,71 @@ mod tests {
             spans[0].start_ms >= 1500 && spans[0].end_ms <= 3500,
             "{spans:?}"
         );
+    }
+
+    fn span(start_ms: u64, end_ms: u64) -> Span {
+        Span { start_ms, end_ms }
+    }
+
+    /// A voice map of `ms` milliseconds, voiced except in the given (start, end) pauses.
+    fn voice_with_pauses(ms: u64, pauses: &[(u64, u64)]) -> VoiceMap {
+        VoiceMap {
+            frame_ms: 20,
+            voiced: (0..ms / 20)
+                .map(|i| !pauses.iter().any(|(a, b)| (*a..*b).contains(&(i * 20))))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn short_chunks_are_one_window() {
+        let c = Chunk {
+            pieces: vec![span(0, 10_000), span(20_000, 30_000)],
+        };
+        let v = voice_with_pauses(20_000, &[]);
+        assert_eq!(window_end(&c, &v, 0, 24_000), 20_000);
+        assert_eq!(window_end(&c, &v, 5_000, 24_000), 20_000);
+    }
+
+    #[test]
+    fn windows_are_cut_at_the_junction_nearest_an_even_share() {
+        // 50 s of speech in five 10 s pieces: junctions at 10, 20, 30, 40 s. Two windows of at most 24 s would
+        // be 25 s each: too long, so three windows of about 16.7 s; the junction nearest is 20 s.
+        let c = Chunk {
+            pieces: (0..5).map(|i| span(i * 20_000, i * 20_000 + 10_000)).collect(),
+        };
+        assert_eq!(c.junctions(), vec![10_000, 20_000, 30_000, 40_000]);
+        let v = voice_with_pauses(50_000, &[]);
+        assert_eq!(window_end(&c, &v, 0, 24_000), 20_000);
+        // From 20 s, 30 s are left: two windows of 15 s; the junctions at 30 and 40 s are as near, the first wins.
+        assert_eq!(window_end(&c, &v, 20_000, 24_000), 30_000);
+        assert_eq!(window_end(&c, &v, 30_000, 24_000), 50_000);
+        // Junctions before a third of the window are not used: with one at 5 s only, the cut falls at the
+        // longest pause in the voice map instead.
+        let c = Chunk {
+            pieces: vec![span(0, 5_000), span(10_000, 45_000)],
+        };
+        let v = voice_with_pauses(40_000, &[(17_000, 17_100), (21_000, 21_400), (23_000, 23_200)]);
+        assert_eq!(window_end(&c, &v, 0, 24_000), 21_200);
+    }
+
+    #[test]
+    fn continuous_speech_is_cut_at_the_maximum() {
+        let c = Chunk {
+            pieces: vec![span(0, 60_000)],
+        };
+        let v = voice_with_pauses(60_000, &[]);
+        assert_eq!(window_end(&c, &v, 0, 24_000), 24_000);
+        assert_eq!(window_end(&c, &v, 50_000, 24_000), 60_000);
+    }
+
+    #[test]
+    fn voiced_time_is_counted_in_frames() {
+        let v = voice_with_pauses(2_000, &[(500, 1_000)]);
+        assert_eq!(v.voiced_ms(0, 2_000), 1_500);
+        assert_eq!(v.voiced_ms(400, 1_100), 200);
+        assert_eq!(v.voiced_ms(1_500, 9_000), 500);
+        assert_eq!(v.voiced_ms(3_000, 4_000), 0);
     }
 
     #[test]
