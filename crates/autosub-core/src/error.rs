@@ -55,6 +55,8 @@ pub enum Error {
     Subs(#[from] autosub_subs::ParseError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("text to speech failed: {0}")]
+    Tts(String),
 }
 
 impl Error {
@@ -72,7 +74,8 @@ impl Error {
             | Error::ProgramFailed { .. }
             | Error::Asr(_)
             | Error::Translate(_)
-            | Error::Io(_) => ErrorKind::Internal,
+            | Error::Io(_)
+            | Error::Tts(_) => ErrorKind::Internal,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod proc;
 pub mod progress;
 pub mod render;
 pub mod translate;
+pub mod tts;
 pub mod vad;
 
 pub use error::{Error, ErrorKind, Result};
