@@ -36,6 +36,15 @@ fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) and re-run" >&2; exit 1; }
 
 # --- build -------------------------------------------------------------------------------------------------------
+# whisper.cpp is built with llamafile's matrix kernels (GGML_LLAMAFILE, set in .cargo/config.toml). whisper-rs-sys
+# does not rebuild when that setting changes, so a build folder made before it is cleaned once.
+for cache in "$CARGO_TARGET_DIR"/release/build/whisper-rs-sys-*/out/build/CMakeCache.txt; do
+  if [ -f "$cache" ] && ! grep -q '^GGML_LLAMAFILE:BOOL=ON' "$cache"; then
+    say "rebuilding whisper.cpp with GGML_LLAMAFILE=ON"
+    cargo clean --release -p whisper-rs-sys
+    break
+  fi
+done
 say "building autosub (release) into $CARGO_TARGET_DIR"
 cargo build --release --locked -p autosub-cli
 AUTOSUB="$AUTOSUB_BIN"
@@ -49,6 +58,15 @@ if [ "$(yt-dlp --version 2>/dev/null || true)" != "$YTDLP_VERSION" ]; then
   python3 -m pip install -q --disable-pip-version-check "yt-dlp==$YTDLP_VERSION" 2>&1 | grep -v "Running pip as the 'root' user" || true
   command -v yt-dlp >/dev/null || { hash -r; command -v yt-dlp >/dev/null; } \
     || { echo "setup: yt-dlp was installed but is not in PATH ($(python3 -m site --user-base)/bin?)" >&2; exit 1; }
+fi
+
+# --- test tools -------------------------------------------------------------------------------------------------
+# The argos translation tests generate packages in the real Argos layout with CTranslate2's own Python converter
+# and sentencepiece (scripts/argos/make_package.py), and compare the engine with CTranslate2's Python wheel.
+if ! python3 -c 'import ctranslate2, sentencepiece' 2>/dev/null; then
+  say "installing ctranslate2 and sentencepiece from PyPI (for the argos tests)"
+  python3 -m pip install -q --disable-pip-version-check ctranslate2==4.8.5 sentencepiece==0.2.1 2>&1 \
+    | grep -v "Running pip as the 'root' user" || true
 fi
 
 # --- default model -----------------------------------------------------------------------------------------------

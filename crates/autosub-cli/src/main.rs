@@ -172,7 +172,8 @@ struct TranslationArgs {
     #[arg(long, value_name = "LANGS")]
     translate: Option<String>,
     /// Translation engine: whisper (speech to English), llm (an OpenAI-compatible server from
-    /// AUTOSUB_LLM_BASE_URL), argos; picked per language when omitted.
+    /// AUTOSUB_LLM_BASE_URL), argos (installed Argos packages, offline: `autosub models install
+    /// translate:FROM-TO`); picked per language when omitted.
     #[arg(long, value_name = "ENGINE")]
     translator: Option<String>,
     /// Which translation to burn into the video [default: the first of --translate].
@@ -187,9 +188,16 @@ struct TranslationArgs {
 }
 
 impl TranslationArgs {
-    /// The translate options, checked (languages, engine, endpoint, glossary); `None` without --translate.
-    /// `audio`: the source is speech (the whisper engine can be used).
-    fn options(&self, audio: bool) -> Result<Option<translate::TranslateOptions>> {
+    /// The translate options, checked (languages, engine, endpoint, glossary, Argos packages); `None` without
+    /// --translate. `audio`: the source is speech (the whisper engine can be used); `source`: its language when
+    /// known; `models_dir`: where Argos packages are installed.
+    fn options(
+        &self,
+        audio: bool,
+        source: Option<&str>,
+        models_dir: &Path,
+        threads: Option<u32>,
+    ) -> Result<Option<translate::TranslateOptions>> {
         let Some(list) = &self.translate else {
             if self.burn_lang.is_some() || self.bilingual || self.translator.is_some() {
                 return Err(bad(
@@ -218,19 +226,32 @@ impl TranslationArgs {
             )),
             _ => {}
         }
-        // Every language must have an engine before the long work starts (the source language is not known
-        // yet, so a target equal to it is caught later).
-        let have = translate::Available {
-            audio,
-            llm: llm.is_some(),
-        };
+        // Every language must have an engine before the long work starts. When the source language is not known
+        // yet, an Argos package into the target is enough here (the route is checked again once it is known),
+        // and a target equal to the source is caught later.
+        let installed = autosub_models::argos::list_packages(models_dir);
         for to in &targets {
-            translate::choose("the source", to, engine, have)?;
+            let argos = match source {
+                Some(from) => translate::argos::route(models_dir, from, to).is_some(),
+                None => installed.iter().any(|p| p.to == *to),
+            };
+            let have = translate::Available {
+                audio,
+                llm: llm.is_some(),
+                argos,
+            };
+            translate::choose(source.unwrap_or("the source"), to, engine, have)?;
+        }
+        let mut argos = translate::argos::ArgosOptions::default();
+        if let Some(t) = threads {
+            argos.threads = t as usize;
         }
         Ok(Some(translate::TranslateOptions {
             targets,
             engine,
             llm,
+            models_dir: Some(models_dir.to_owned()),
+            argos,
         }))
     }
 }
@@ -330,7 +351,7 @@ struct TranslateCmdArgs {
     /// Source language [default: the JSON's language; required for .srt .vtt .ass].
     #[arg(long)]
     from: Option<String>,
-    /// Translation engine: llm (whisper needs the audio: use `autosub process --translate`).
+    /// Translation engine: llm or argos (whisper needs the audio: use `autosub process --translate`).
     #[arg(long, value_name = "ENGINE")]
     translator: Option<String>,
     /// Glossary for the llm translator: `term = translation` per line.
@@ -390,17 +411,23 @@ struct LintArgs {
 
 #[derive(Subcommand)]
 enum ModelsCommand {
-    /// List installed models and the ones that can be installed.
+    /// List installed models (Whisper, translation packages) and the ones that can be installed.
     List,
-    /// Download an official whisper.cpp model (tiny, base, small, medium, large-v3-turbo, *.en).
+    /// Download an official whisper.cpp model (tiny, base, small, medium, large-v3-turbo, *.en), or an Argos
+    /// translation package: translate:FROM-TO (e.g. translate:en-ru).
     Install {
         name: String,
         /// Download from this base URL instead of the official one (a mirror).
         #[arg(long, env = "AUTOSUB_MODEL_BASE_URL")]
         base_url: Option<String>,
+        /// Argos package index for translate:FROM-TO [default: $AUTOSUB_ARGOS_INDEX or the public Argos index].
+        #[arg(long, value_name = "URL")]
+        index: Option<String>,
     },
-    /// Convert and install a faster-whisper (CTranslate2) model folder.
+    /// Install a local Argos package (FILE.argosmodel), or convert and install a faster-whisper (CTranslate2)
+    /// model folder.
     Import {
+        #[arg(value_name = "DIR|FILE.argosmodel")]
         dir: PathBuf,
         /// Name to install under [default: derived from the model, e.g. base].
         #[arg(long)]
@@ -513,7 +540,7 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         Command::Lint(a) => lint(a),
         Command::Render(a) => render_cmd(a, ui, sink),
         Command::Fetch(a) => fetch_cmd(a, ui, sink),
-        Command::Translate(a) => translate_cmd(a, ui, sink),
+        Command::Translate(a) => translate_cmd(a, &models_dir, ui, sink),
         Command::Doctor => doctor(&models_dir),
         Command::Models(m) => models_cmd(m, &models_dir, ui, sink),
     }
@@ -724,7 +751,9 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
     let vertical = a.video.vertical.is_some();
     let profile = profile_or(&a.profile, if vertical { "shorts" } else { "standard" })?;
     let asr = asr_options(&a.asr)?;
-    let mut translation = a.translation.options(true)?;
+    let mut translation =
+        a.translation
+            .options(true, a.asr.lang.as_deref(), models_dir, a.asr.threads)?;
     if let (Some(o), Some(lang)) = (&translation, &a.asr.lang) {
         if o.targets.contains(lang) {
             return Err(bad(format!(
@@ -863,7 +892,7 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
             if a.translation.bilingual && burned.is_some() {
                 job.upper = Some(doc.cues.clone());
             }
-            let r = pipeline::render_subtitled(&tr.media, cues, None, &job, &out, sink)?;
+            let r = pipeline::render_subtitled(&tr.media, cues, None, &job, &out, None, sink)?;
             doc.timings_ms
                 .insert(Stage::Render.id().to_owned(), r.elapsed_ms);
             rendered = Some(r);
@@ -978,6 +1007,7 @@ fn render_cmd(a: RenderArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         verbatim.then_some(text.as_str()),
         &job,
         &output,
+        None,
         sink,
     )?;
     ui.clear();
@@ -1000,7 +1030,12 @@ fn translation_note(t: &translate::Translated) -> String {
     )
 }
 
-fn translate_cmd(a: TranslateCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+fn translate_cmd(
+    a: TranslateCmdArgs,
+    models_dir: &Path,
+    ui: &display::Ui,
+    sink: &dyn Sink,
+) -> Result<u8> {
     let format = format_of(&a.subs)?;
     let text = read_text(&a.subs)?;
     let mut doc = if format == Format::Json {
@@ -1050,7 +1085,9 @@ fn translate_cmd(a: TranslateCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Resu
         bilingual: false,
         glossary: a.glossary.clone(),
     };
-    let opts = targs.options(false)?.expect("--to is given");
+    let opts = targs
+        .options(false, doc.language.as_deref(), models_dir, None)?
+        .expect("--to is given");
     if opts.targets.len() != 1 {
         return Err(bad("--to takes one language"));
     }
@@ -1327,25 +1364,81 @@ fn models_cmd(
                     m.path.display()
                 );
             }
+            let packages = autosub_models::argos::list_packages(models_dir);
+            out!("translation packages (Argos):");
+            if packages.is_empty() {
+                out!("  none: autosub models install translate:FROM-TO (e.g. translate:en-ru)");
+            }
+            for p in &packages {
+                out!(
+                    "  {:<20} {:>8}  {}{}",
+                    format!("translate:{}-{}", p.from, p.to),
+                    display::fmt_bytes(p.size_bytes),
+                    p.version,
+                    match (&p.source, p.verified) {
+                        (Some(src), false) if src.starts_with("http") =>
+                            " (no checksum in its index)",
+                        _ => "",
+                    }
+                );
+            }
+            if !cfg!(feature = "argos") {
+                out!(
+                    "  (this autosub was built without the argos engine: packages cannot be used)"
+                );
+            }
             out!("installable (autosub models install NAME):");
             for e in autosub_models::CATALOG {
                 let size = e.size.map(display::fmt_bytes).unwrap_or_default();
                 out!("  {:<20} {:>8}", e.name, size);
             }
+            out!(
+                "  {:<20} {:>8}  from {}",
+                "translate:FROM-TO",
+                "",
+                models::argos_index_url(None)
+            );
         }
-        ModelsCommand::Install { name, base_url } => {
-            let path = models::install(models_dir, &name, base_url.as_deref(), sink)?;
-            ui.clear();
-            out!("{}", path.display());
+        ModelsCommand::Install {
+            name,
+            base_url,
+            index,
+        } => {
+            if let Some(pair) = models::translation_pair(&name) {
+                let (from, to) = pair?;
+                let p =
+                    models::install_translation(models_dir, &from, &to, index.as_deref(), sink)?;
+                ui.clear();
+                if !p.verified {
+                    ui.note("the index gives no checksum for this package: its archive's own CRCs were checked");
+                }
+                out!("{}", p.dir.display());
+            } else {
+                if index.is_some() {
+                    return Err(bad("--index is for translate:FROM-TO packages"));
+                }
+                let path = models::install(models_dir, &name, base_url.as_deref(), sink)?;
+                ui.clear();
+                out!("{}", path.display());
+            }
         }
         ModelsCommand::Import {
             dir,
             name,
             quantize,
         } => {
-            let path = models::import(models_dir, &dir, name.as_deref(), &quantize, sink)?;
-            ui.clear();
-            out!("{}", path.display());
+            if dir.is_file() {
+                if name.is_some() {
+                    return Err(bad("--name is for faster-whisper model folders"));
+                }
+                let p = models::import_translation(models_dir, &dir)?;
+                ui.clear();
+                out!("{}", p.dir.display());
+            } else {
+                let path = models::import(models_dir, &dir, name.as_deref(), &quantize, sink)?;
+                ui.clear();
+                out!("{}", path.display());
+            }
         }
         ModelsCommand::Path { name } => match name {
             None => out!("{}", models_dir.display()),

@@ -42,7 +42,10 @@ const MIN_WINDOW_MS: u64 = 200;
 
 /// Encoder context (in 20 ms positions) for a window of `len_ms` of audio.
 fn audio_ctx_for(len_ms: u64) -> i32 {
-    (len_ms + CTX_TAIL_MS).max(MIN_CTX_MS).div_ceil(20).min(1500) as i32
+    (len_ms + CTX_TAIL_MS)
+        .max(MIN_CTX_MS)
+        .div_ceil(20)
+        .min(1500) as i32
 }
 
 fn ms_to_samples(ms: u64) -> usize {
@@ -315,13 +318,17 @@ impl Recognizer {
                 };
                 let window_t0 = std::time::Instant::now();
                 let audio_ctx = job.audio_ctx;
-                on_worker(&mut state, sink, Some(relay), move |st| job.run(st, &window))?
-                    .map_err(|e| Error::Asr(format!("whisper failed: {e}")))?;
+                on_worker(&mut state, sink, Some(relay), move |st| {
+                    job.run(st, &window)
+                })?
+                .map_err(|e| Error::Asr(format!("whisper failed: {e}")))?;
                 if sink.is_cancelled() {
                     return Err(Error::Cancelled);
                 }
                 windows += 1;
-                let st = state.as_ref().expect("the state is back after every window");
+                let st = state
+                    .as_ref()
+                    .expect("the state is back after every window");
                 let (mut segs, covered_ms) =
                     read_segments(st, eot, splits_per_character(&language));
                 for seg in &mut segs {
@@ -565,7 +572,9 @@ mod encoder_gate {
         // which outlives it; `begin` only touches the atomic counter.
         unsafe {
             params.set_start_encoder_callback(Some(begin));
-            params.set_start_encoder_callback_user_data(&gate as *const Gate as *mut std::ffi::c_void);
+            params.set_start_encoder_callback_user_data(
+                &gate as *const Gate as *mut std::ffi::c_void,
+            );
         }
         state.full(params, audio)
     }

@@ -20,7 +20,14 @@ pub fn error_kind(e: &ModelError) -> ErrorKind {
         | ModelError::InvalidName(_)
         | ModelError::UnknownModel { .. }
         | ModelError::Unverified { .. }
-        | ModelError::InvalidArgument(_) => ErrorKind::BadInput,
+        | ModelError::InvalidArgument(_)
+        | ModelError::InvalidLanguageCode(_)
+        | ModelError::ArgosIndex { .. }
+        | ModelError::ArgosPairNotFound { .. }
+        | ModelError::ArgosNoLink { .. }
+        | ModelError::NotArgosZip { .. }
+        | ModelError::InvalidArgosPackage { .. }
+        | ModelError::ArgosPairMismatch { .. } => ErrorKind::BadInput,
         ModelError::Cancelled => ErrorKind::Cancelled,
         _ => ErrorKind::Internal,
     }
@@ -138,4 +145,77 @@ pub fn import(
         elapsed: t0.elapsed(),
     });
     Ok(report.output)
+}
+
+/// `translate:en-ru` -> `("en", "ru")`, validated; `None` when `name` is not a translation package name.
+pub fn translation_pair(name: &str) -> Option<Result<(String, String)>> {
+    let pair = name.strip_prefix("translate:")?;
+    let parsed = pair.split_once('-').and_then(|(a, b)| {
+        (crate::translate::validate_language(a).is_ok()
+            && crate::translate::validate_language(b).is_ok())
+        .then(|| (a.to_owned(), b.to_owned()))
+    });
+    Some(parsed.ok_or_else(|| {
+        Error::BadInput(format!(
+            "`{name}` is not a translation package name: use translate:FROM-TO with ISO 639-1 codes, e.g. \
+             translate:en-ru"
+        ))
+    }))
+}
+
+/// The Argos package index to install translation packages from: `index`, else `$AUTOSUB_ARGOS_INDEX`, else the
+/// public Argos index.
+pub fn argos_index_url(index: Option<&str>) -> String {
+    index
+        .map(str::to_owned)
+        .or_else(|| {
+            std::env::var(autosub_models::argos::ARGOS_INDEX_ENV)
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        })
+        .unwrap_or_else(|| autosub_models::argos::DEFAULT_INDEX_URL.to_owned())
+}
+
+/// Downloads and installs the Argos package for `from -> to` from the index (size and sha256 checked when the
+/// index gives them; the archive's structure and CRCs always).
+pub fn install_translation(
+    dir: &Path,
+    from: &str,
+    to: &str,
+    index: Option<&str>,
+    sink: &dyn Sink,
+) -> Result<autosub_models::argos::InstalledPackage> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write {
+        path: dir.to_owned(),
+        source: e,
+    })?;
+    let url = argos_index_url(index);
+    let opts = autosub_models::DownloadOptions::default();
+    let t0 = std::time::Instant::now();
+    let mut started = false;
+    let pkg = autosub_models::argos::install_pair(
+        dir,
+        from,
+        to,
+        &url,
+        &opts,
+        &mut progress_fn(sink, Stage::Download, &mut started),
+    )?;
+    sink.event(Event::Finish {
+        stage: Stage::Download,
+        elapsed: t0.elapsed(),
+    });
+    Ok(pkg)
+}
+
+/// Installs a local `.argosmodel` file.
+pub fn import_translation(
+    dir: &Path,
+    file: &Path,
+) -> Result<autosub_models::argos::InstalledPackage> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write {
+        path: dir.to_owned(),
+        source: e,
+    })?;
+    Ok(autosub_models::argos::import_package(dir, file)?)
 }

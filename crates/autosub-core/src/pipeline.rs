@@ -221,14 +221,16 @@ pub fn video_output_path(dir: &Path, stem: &str) -> PathBuf {
     dir.join(format!("{stem}.autosub.mp4"))
 }
 
-/// Renders the finished video: `cues` burned in with the job's look, reframed, watermarked, in one encode.
-/// `script` replaces the generated subtitle script when given (an ASS file burned as it is).
+/// Renders the finished video: `cues` burned in with the job's look, reframed, watermarked, and the voice-over
+/// (when given) mixed into the sound, in one encode. `script` replaces the generated subtitle script when given
+/// (an ASS file burned as it is).
 pub fn render_subtitled(
     media: &MediaInfo,
     cues: &[Cue],
     script: Option<&str>,
     job: &VideoJob,
     output: &Path,
+    voice: Option<&render::VoiceTrack<'_>>,
     sink: &dyn Sink,
 ) -> Result<render::Rendered> {
     let video = media.video.as_ref().ok_or_else(|| {
@@ -294,7 +296,7 @@ pub fn render_subtitled(
     if let Some(path) = &job.save_script {
         write_files_atomically(&[(path.clone(), script.clone())])?;
     }
-    render::render_video(media, Some(&script), &plan, output, &opts, sink)
+    render::render_video(media, Some(&script), &plan, output, &opts, voice, sink)
 }
 
 /// Fails early, before any expensive work, when `dir` cannot receive output files.

@@ -142,6 +142,57 @@ pub struct RenderOptions {
     pub threads: Option<u32>,
 }
 
+/// How a voice-over track joins the original sound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoiceMode {
+    /// The original is lowered while the voice speaks (a sidechain compressor keyed by the voice) and mixed
+    /// under it.
+    #[default]
+    Duck,
+    /// The voice alone.
+    Replace,
+}
+
+impl std::str::FromStr for VoiceMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "duck" => Ok(VoiceMode::Duck),
+            "replace" => Ok(VoiceMode::Replace),
+            other => Err(Error::BadInput(format!(
+                "unknown voice-over mode `{other}`: use duck or replace"
+            ))),
+        }
+    }
+}
+
+/// A voice-over track for the output's audio: mono samples as long as the video.
+#[derive(Clone, Debug)]
+pub struct VoiceTrack<'a> {
+    pub samples: &'a [f32],
+    pub sample_rate: u32,
+    pub mode: VoiceMode,
+}
+
+/// Output audio for the voice-over, at the rate and layout video audio uses.
+const MIX_FORMAT: &str = "aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo";
+
+/// The audio part of the graph when a voice-over (input `voice_input`) joins the output: `[a]`.
+/// With `original` (the input has sound) and [`VoiceMode::Duck`], the original is compressed by about 10 dB
+/// while the voice is above -30 dBFS (20 ms attack, 300 ms release: only while it speaks) and mixed with it
+/// without normalisation, so neither is made quieter by the mix itself.
+pub fn voice_graph(voice_input: usize, original: bool, mode: VoiceMode) -> String {
+    match (mode, original) {
+        (VoiceMode::Duck, true) => format!(
+            "[0:a:0]{MIX_FORMAT}[orig];[{voice_input}:a]{MIX_FORMAT},asplit=2[voice][key];\
+             [orig][key]sidechaincompress=threshold=0.0316:ratio=8:attack=20:release=300:makeup=1[ducked];\
+             [ducked][voice]amix=inputs=2:duration=first:normalize=0[a]"
+        ),
+        _ => format!("[{voice_input}:a]{MIX_FORMAT}[a]"),
+    }
+}
+
 /// A rectangle in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rect {
@@ -483,6 +534,7 @@ pub fn render_video(
     plan: &Plan,
     output: &Path,
     opts: &RenderOptions,
+    voice: Option<&VoiceTrack<'_>>,
     sink: &dyn Sink,
 ) -> Result<Rendered> {
     if media.video.is_none() {
@@ -515,21 +567,29 @@ pub fn render_video(
             source: e,
         })?;
     }
-    let graph = filtergraph(
+    let mut graph = filtergraph(
         plan,
         script.map(|_| subs_path.as_path()),
         opts.image_mark.as_ref(),
     );
+    let voice_path = scratch.path().join("voice.wav");
+    if let Some(v) = voice {
+        write_voice(&voice_path, v)?;
+        let input = if opts.image_mark.is_some() { 2 } else { 1 };
+        graph.push(';');
+        graph.push_str(&voice_graph(input, media.audio.is_some(), v.mode));
+    }
     let name = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "video.mp4".into());
     let tmp = output.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let (preset, crf) = opts.quality.x264();
-    let audio = match &media.audio {
-        None => "none",
-        Some(a) if a.codec == "aac" => "copy",
-        Some(_) => "aac",
+    let audio = match (&media.audio, voice) {
+        (_, Some(_)) => "aac",
+        (None, None) => "none",
+        (Some(a), None) if a.codec == "aac" => "copy",
+        (Some(_), None) => "aac",
     };
     let mut cmd = Cmd::new(&opts.tools.ffmpeg, "ffmpeg")
         .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-nostats"])
@@ -542,10 +602,14 @@ pub fn render_video(
             .args(["-f", "image2", "-pattern_type", "none", "-i"])
             .arg(ffmpeg_input_arg(&m.path)?);
     }
+    if voice.is_some() {
+        cmd = cmd.arg("-i").arg(ffmpeg_input_arg(&voice_path)?);
+    }
     cmd = cmd
         .arg("-filter_complex")
         .arg(&graph)
-        .args(["-map", "[v]", "-map", "0:a:0?"])
+        .args(["-map", "[v]", "-map"])
+        .arg(if voice.is_some() { "[a]" } else { "0:a:0?" })
         .args(["-c:v", "libx264", "-preset", preset, "-crf"])
         .arg(crf.to_string())
         .args(["-pix_fmt", "yuv420p", "-profile:v", "high"]);
@@ -557,6 +621,7 @@ pub fn render_video(
     }
     cmd = match audio {
         "copy" => cmd.args(["-c:a", "copy"]),
+        "aac" if voice.is_some() => cmd.args(["-c:a", "aac", "-b:a", "192k"]),
         "aac" => cmd.args(["-c:a", "aac", "-b:a", "160k"]),
         _ => cmd,
     };
@@ -611,6 +676,105 @@ pub fn render_video(
         width: plan.output.width,
         height: plan.output.height,
         audio,
+        elapsed_ms: elapsed.as_millis() as u64,
+    })
+}
+
+/// Writes a voice track as a 32-bit float WAV file.
+fn write_voice(path: &Path, v: &VoiceTrack<'_>) -> Result<()> {
+    std::fs::write(path, crate::tts::wav::encode_f32(v.samples, v.sample_rate)).map_err(|e| {
+        Error::Write {
+            path: path.to_owned(),
+            source: e,
+        }
+    })
+}
+
+/// The sound of `media` with a voice-over, without video (`--no-video`, audio-only input): AAC in an `.m4a` file,
+/// written under a temporary name and renamed when complete.
+pub fn render_audio(
+    media: &MediaInfo,
+    voice: &VoiceTrack<'_>,
+    output: &Path,
+    tools: &Tools,
+    sink: &dyn Sink,
+) -> Result<Rendered> {
+    if output.is_dir() {
+        return Err(Error::BadInput(format!(
+            "cannot write {}: a directory of that name is in the way",
+            output.display()
+        )));
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("autosub-voice-")
+        .tempdir()
+        .map_err(|e| Error::Write {
+            path: std::env::temp_dir(),
+            source: e,
+        })?;
+    let voice_path = scratch.path().join("voice.wav");
+    write_voice(&voice_path, voice)?;
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "voice.m4a".into());
+    let tmp = output.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let cmd = Cmd::new(&tools.ffmpeg, "ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-nostats"])
+        .args(["-progress", "pipe:2", "-y", "-i"])
+        .arg(ffmpeg_input_arg(&media.path)?)
+        .arg("-i")
+        .arg(ffmpeg_input_arg(&voice_path)?)
+        .arg("-filter_complex")
+        .arg(voice_graph(1, media.audio.is_some(), voice.mode))
+        .args(["-map", "[a]", "-vn", "-c:a", "aac", "-b:a", "192k"])
+        .args([
+            "-map_metadata",
+            "-1",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+        ])
+        .arg(ffmpeg_input_arg(&tmp)?)
+        .idle_timeout(Duration::from_secs(300));
+    let total = Some(voice.samples.len() as u64 * 1000 / u64::from(voice.sample_rate.max(1)));
+    let run = run_stage(sink, Stage::Render, total, || {
+        let out = cmd.run(sink, &mut |line| {
+            if let Some(ms) = parse_progress_line(line) {
+                sink.event(Event::Progress {
+                    stage: Stage::Render,
+                    done: total.map_or(ms, |t| ms.min(t)),
+                });
+            }
+        })?;
+        if !out.status.success() {
+            return Err(Error::ProgramFailed {
+                program: "ffmpeg".into(),
+                message: format!("mixing the voice-over failed: {}", out.last_error_line()),
+            });
+        }
+        Ok(())
+    });
+    let elapsed = match run {
+        Ok(((), t)) => t,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, output).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Write {
+            path: output.to_owned(),
+            source: e,
+        }
+    })?;
+    Ok(Rendered {
+        path: output.to_owned(),
+        width: 0,
+        height: 0,
+        audio: "aac",
         elapsed_ms: elapsed.as_millis() as u64,
     })
 }

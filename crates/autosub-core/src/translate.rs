@@ -5,8 +5,10 @@
 //!
 //! Engines ([`Engine`]): `whisper` (the recogniser's own translate task, any spoken language to English, run by
 //! the pipeline on the audio), `llm` (any OpenAI-compatible chat-completions server, [`llm`]) and `argos`
-//! (offline Argos Translate packages; not built yet). [`choose`] picks one per target language and says why.
+//! (offline Argos Translate packages run by CTranslate2, [`argos`]; compiled with the `argos` feature).
+//! [`choose`] picks one per target language and says why.
 
+pub mod argos;
 pub mod llm;
 
 use crate::progress::{Event, Sink};
@@ -73,6 +75,8 @@ pub struct Available {
     pub audio: bool,
     /// An LLM endpoint is configured.
     pub llm: bool,
+    /// Installed Argos packages translate this pair, directly or through English (and the engine is built in).
+    pub argos: bool,
 }
 
 /// ISO 639-1 codes (the languages Whisper knows, plus a few common others).
@@ -115,21 +119,31 @@ pub fn parse_languages(list: &str) -> Result<Vec<String>> {
 }
 
 /// Picks the engine for `from` -> `to`: the one asked for (checked), else whisper for English from audio (it
-/// translates the speech itself, with its own timings), else the LLM endpoint when one is configured. Argos
-/// packages are not supported yet, so without an LLM the error says how to configure one.
+/// translates the speech itself, with its own timings), else the LLM endpoint when one is configured (the user set
+/// it up on purpose), else installed Argos packages (offline). Without any, the error says what to install or
+/// configure.
 pub fn choose(from: &str, to: &str, asked: Option<Engine>, have: Available) -> Result<Choice> {
     let llm_help = "set AUTOSUB_LLM_BASE_URL (and AUTOSUB_LLM_MODEL, AUTOSUB_LLM_API_KEY) to an OpenAI-compatible \
                     server such as Ollama (http://127.0.0.1:11434/v1) or llama.cpp";
+    let argos_help = if cfg!(feature = "argos") {
+        format!(
+            "install an offline Argos package: `{}`",
+            argos::install_hint(from, to)
+        )
+    } else {
+        "this autosub was built without the argos engine (cargo feature `argos`)".to_owned()
+    };
     match asked {
         Some(Engine::Whisper) => {
             if to != "en" {
                 return Err(Error::BadInput(format!(
-                    "the whisper translator only translates into English, not {to}; use --translator llm"
+                    "the whisper translator only translates into English, not {to}; use --translator argos or llm"
                 )));
             }
             if !have.audio {
                 return Err(Error::BadInput(
-                    "the whisper translator works from the audio, not from a subtitle file; use --translator llm"
+                    "the whisper translator works from the audio, not from a subtitle file; use --translator \
+                     argos or llm"
                         .into(),
                 ));
             }
@@ -149,9 +163,17 @@ pub fn choose(from: &str, to: &str, asked: Option<Engine>, have: Available) -> R
                 reason: "asked for with --translator".into(),
             })
         }
-        Some(Engine::Argos) => Err(Error::BadInput(format!(
-            "the argos translator (offline Argos Translate packages) is not available in this build; {llm_help}"
-        ))),
+        Some(Engine::Argos) => {
+            if !cfg!(feature = "argos") || !have.argos {
+                return Err(Error::BadInput(format!(
+                    "--translator argos: no Argos package for {from}->{to}; {argos_help}"
+                )));
+            }
+            Ok(Choice {
+                engine: Engine::Argos,
+                reason: "asked for with --translator".into(),
+            })
+        }
         None => {
             if to == "en" && have.audio {
                 Ok(Choice {
@@ -165,9 +187,14 @@ pub fn choose(from: &str, to: &str, asked: Option<Engine>, have: Available) -> R
                     engine: Engine::Llm,
                     reason: format!("{from}->{to}: the configured LLM endpoint"),
                 })
+            } else if have.argos && cfg!(feature = "argos") {
+                Ok(Choice {
+                    engine: Engine::Argos,
+                    reason: format!("{from}->{to}: installed Argos packages, offline"),
+                })
             } else {
                 Err(Error::BadInput(format!(
-                    "no translator for {from}->{to}: {llm_help}{}",
+                    "no translator for {from}->{to}: {argos_help}, or {llm_help}{}",
                     if to == "en" {
                         ""
                     } else {
@@ -250,14 +277,22 @@ mod tests {
         let audio = Available {
             audio: true,
             llm: false,
+            argos: false,
         };
         let both = Available {
             audio: true,
             llm: true,
+            argos: false,
         };
         let subs_only = Available {
             audio: false,
             llm: true,
+            argos: false,
+        };
+        let offline = Available {
+            audio: false,
+            llm: false,
+            argos: true,
         };
         assert_eq!(
             choose("de", "en", None, audio).unwrap().engine,
@@ -270,6 +305,41 @@ mod tests {
         );
         let e = choose("de", "ru", None, audio).unwrap_err().to_string();
         assert!(e.contains("AUTOSUB_LLM_BASE_URL"), "{e}");
+        assert!(
+            e.contains("translate:de-ru") || e.contains("without the argos engine"),
+            "{e}"
+        );
+        // Argos packages, offline: used when nothing else is configured, and on request.
+        let want = if cfg!(feature = "argos") {
+            Some(Engine::Argos)
+        } else {
+            None
+        };
+        assert_eq!(
+            choose("de", "ru", None, offline).ok().map(|c| c.engine),
+            want
+        );
+        assert_eq!(
+            choose("de", "ru", Some(Engine::Argos), offline)
+                .ok()
+                .map(|c| c.engine),
+            want
+        );
+        assert!(choose("de", "ru", Some(Engine::Argos), both).is_err());
+        assert_eq!(
+            choose(
+                "de",
+                "ru",
+                None,
+                Available {
+                    llm: true,
+                    ..offline
+                }
+            )
+            .unwrap()
+            .engine,
+            Engine::Llm
+        );
         assert!(choose("de", "ru", Some(Engine::Whisper), both).is_err());
         assert!(choose("de", "en", Some(Engine::Whisper), subs_only).is_err());
         assert!(choose("de", "en", Some(Engine::Llm), audio).is_err());
@@ -320,6 +390,36 @@ mod tests {
     }
 }
 
+/// The argos engine over `opts.models_dir` (checked by [`choose`]).
+#[cfg(feature = "argos")]
+fn translate_argos(
+    words: &[Word],
+    from: &str,
+    to: &str,
+    opts: &TranslateOptions,
+    profile: &Profile,
+    sink: &dyn Sink,
+) -> Result<(Vec<Word>, Vec<Cue>)> {
+    let dir = opts
+        .models_dir
+        .as_deref()
+        .expect("choose() found a route in the models folder");
+    let engine = argos::ArgosTranslator::new(dir, opts.argos.clone());
+    translate_words(words, from, to, &engine, profile, sink)
+}
+
+#[cfg(not(feature = "argos"))]
+fn translate_argos(
+    _: &[Word],
+    _: &str,
+    _: &str,
+    _: &TranslateOptions,
+    _: &Profile,
+    _: &dyn Sink,
+) -> Result<(Vec<Word>, Vec<Cue>)> {
+    unreachable!("choose() refuses argos when it is not built in")
+}
+
 /// What to translate into, and with what.
 #[derive(Clone, Debug, Default)]
 pub struct TranslateOptions {
@@ -329,6 +429,9 @@ pub struct TranslateOptions {
     pub engine: Option<Engine>,
     /// The LLM endpoint, when configured.
     pub llm: Option<llm::LlmConfig>,
+    /// The models folder holding Argos packages (`<models>/argos/`), and the engine's settings.
+    pub models_dir: Option<std::path::PathBuf>,
+    pub argos: argos::ArgosOptions,
 }
 
 /// One translated document.
@@ -359,10 +462,6 @@ pub fn translate_document(
     let from = doc.language.clone().ok_or_else(|| {
         Error::BadInput("the source language is unknown; give it with --lang".into())
     })?;
-    let have = Available {
-        audio: speech.is_some(),
-        llm: opts.llm.is_some(),
-    };
     let mut plan = Vec::new();
     for to in &opts.targets {
         if *to == from {
@@ -370,7 +469,22 @@ pub fn translate_document(
                 "the speech is already in {to}: nothing to translate (drop {to} from --translate)"
             )));
         }
-        plan.push((to.clone(), choose(&from, to, opts.engine, have)?));
+        let route = opts
+            .models_dir
+            .as_deref()
+            .and_then(|d| argos::route(d, &from, to));
+        let have = Available {
+            audio: speech.is_some(),
+            llm: opts.llm.is_some(),
+            argos: route.is_some(),
+        };
+        let mut choice = choose(&from, to, opts.engine, have)?;
+        if let (Engine::Argos, Some(r)) = (choice.engine, &route) {
+            if r.hops.len() > 1 {
+                choice.reason.push_str(&format!(" (through English: {r})"));
+            }
+        }
+        plan.push((to.clone(), choice));
     }
     let llm = match &opts.llm {
         Some(c) if plan.iter().any(|(_, c)| c.engine == Engine::Llm) => {
@@ -415,7 +529,7 @@ pub fn translate_document(
                 profile,
                 sink,
             )?,
-            Engine::Argos => unreachable!("choose() refuses argos"),
+            Engine::Argos => translate_argos(&source_words, &from, &to, opts, profile, sink)?,
         };
         let elapsed = t0.elapsed();
         sink.event(Event::Finish {

@@ -337,7 +337,9 @@ pub fn window_end(chunk: &Chunk, voice: &VoiceMap, start_ms: u64, max_ms: u64) -
         let cand = (t - s, (s + t) / 2);
         let better = match best {
             None => true,
-            Some((l, m)) => cand.0 > l || (cand.0 == l && cand.1.abs_diff(ideal) < m.abs_diff(ideal)),
+            Some((l, m)) => {
+                cand.0 > l || (cand.0 == l && cand.1.abs_diff(ideal) < m.abs_diff(ideal))
+            }
         };
         if better {
             best = Some(cand);
@@ -593,7 +595,9 @@ mod tests {
         // 50 s of speech in five 10 s pieces: junctions at 10, 20, 30, 40 s. Two windows of at most 24 s would
         // be 25 s each: too long, so three windows of about 16.7 s; the junction nearest is 20 s.
         let c = Chunk {
-            pieces: (0..5).map(|i| span(i * 20_000, i * 20_000 + 10_000)).collect(),
+            pieces: (0..5)
+                .map(|i| span(i * 20_000, i * 20_000 + 10_000))
+                .collect(),
         };
         assert_eq!(c.junctions(), vec![10_000, 20_000, 30_000, 40_000]);
         let v = voice_with_pauses(50_000, &[]);
@@ -606,7 +610,10 @@ mod tests {
         let c = Chunk {
             pieces: vec![span(0, 5_000), span(10_000, 45_000)],
         };
-        let v = voice_with_pauses(40_000, &[(17_000, 17_100), (21_000, 21_400), (23_000, 23_200)]);
+        let v = voice_with_pauses(
+            40_000,
+            &[(17_000, 17_100), (21_000, 21_400), (23_000, 23_200)],
+        );
         assert_eq!(window_end(&c, &v, 0, 24_000), 21_200);
     }
 

@@ -124,6 +124,87 @@ pub enum ModelError {
     /// Bad arguments (for example an expected SHA-256 that is not 64 hex digits).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A language code that does not look like an ISO 639 code.
+    #[error("invalid language code {0:?}: use an ISO 639 code such as en, ru or de")]
+    InvalidLanguageCode(String),
+
+    /// The Argos Translate package index could not be fetched or read.
+    #[error(
+        "cannot use the Argos package index {index}: {msg} \
+         (set AUTOSUB_ARGOS_INDEX to another index URL to use a different index)"
+    )]
+    ArgosIndex {
+        /// The index URL (or a description of where the JSON came from).
+        index: String,
+        /// What went wrong.
+        msg: String,
+    },
+
+    /// The index has no translation package for the requested pair.
+    #[error(
+        "no Argos Translate package for {from}->{to} in the index {index}; \
+         available from {from}: {from_pairs}; available to {to}: {to_pairs}"
+    )]
+    ArgosPairNotFound {
+        /// Requested source language.
+        from: String,
+        /// Requested target language.
+        to: String,
+        /// The index URL.
+        index: String,
+        /// Comma-separated pairs the index has from `from` (or `none`).
+        from_pairs: String,
+        /// Comma-separated pairs the index has into `to` (or `none`).
+        to_pairs: String,
+    },
+
+    /// The index entry has no link this crate can download.
+    #[error(
+        "the Argos index entry {code} {version} has no http(s) download link (links: {links}); \
+         get the .argosmodel file another way and import it"
+    )]
+    ArgosNoLink {
+        /// The entry's `code` (`translate-en_ru`).
+        code: String,
+        /// The entry's `package_version`.
+        version: String,
+        /// The links it does have, comma-separated (or `none`).
+        links: String,
+    },
+
+    /// The file is not a readable zip archive, or an entry is corrupt (bad CRC, truncated data).
+    #[error("{} is not a valid .argosmodel (zip) file: {msg}; download it again", path.display())]
+    NotArgosZip {
+        /// The archive.
+        path: PathBuf,
+        /// What the zip reader reported.
+        msg: String,
+    },
+
+    /// The zip is readable but is not an acceptable Argos Translate package (unsafe entry
+    /// names, missing files, bad `metadata.json`, too large, ...).
+    #[error("{} is not a usable Argos Translate package: {msg}", path.display())]
+    InvalidArgosPackage {
+        /// The archive (or installed folder).
+        path: PathBuf,
+        /// Why it was rejected.
+        msg: String,
+    },
+
+    /// The package translates a different pair than the one that was requested.
+    #[error(
+        "{source_name} holds the package {found}, but {expected} was requested; nothing was \
+         installed (the package index points to the wrong file)"
+    )]
+    ArgosPairMismatch {
+        /// Where the package came from (URL or file).
+        source_name: String,
+        /// The requested pair (`en->ru`).
+        expected: String,
+        /// The pair in the package's `metadata.json`.
+        found: String,
+    },
 }
 
 impl ModelError {

@@ -6,9 +6,14 @@
 //!   sizes and SHA-256, and a verified, resumable, retrying HTTP downloader.
 //! * [`default_models_dir`], [`list_installed`], [`model_path`], [`import_ct2_dir`],
 //!   [`read_ggml_header`]: the local models directory.
+//! * [`install_pair`], [`import_package`], [`list_packages`], [`find_package`],
+//!   [`remove_package`]: Argos Translate packages (`.argosmodel`) for offline translation,
+//!   from the Argos package index ([`fetch_index`], [`parse_index`], [`select`]). Also
+//!   reachable as the module [`argos`] (`autosub_models::argos::find_package`, ...).
 //!
-//! No inference happens here and whisper.cpp is not linked.
+//! No inference happens here; neither whisper.cpp nor CTranslate2 is linked.
 
+pub mod argos;
 mod catalog;
 mod convert;
 mod ct2;
@@ -19,6 +24,13 @@ mod mel;
 mod models_dir;
 mod vocab;
 
+pub use argos::{
+    argos_dir, argos_index_url, compare_versions, fetch_index, find_package, import_package,
+    install_entry, install_pair, list_packages, normalize_lang_code, package_dir, parse_index,
+    remove_package, select, IndexEntry, InstalledPackage, ARGOS_INDEX_ENV, AUTOSUB_RECORD_FILE,
+    DEFAULT_INDEX_URL as DEFAULT_ARGOS_INDEX_URL, MAX_INDEX_BYTES, MAX_PACKAGE_BYTES,
+    MAX_PACKAGE_ENTRIES,
+};
 pub use catalog::{find, lookup, CatalogEntry, CATALOG, CATALOG_REVISION, DEFAULT_BASE_URL};
 pub use convert::{
     convert_ct2_to_ggml, derive_model_name, inspect_ct2_dir, validate_ct2_dir, ConvertReport, Quant,
