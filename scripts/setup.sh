@@ -2,7 +2,7 @@
 # Installs everything AutoSub needs on a Debian/Ubuntu machine, builds it, and installs the default Whisper model.
 # Idempotent: a second run only checks. Needs root (or sudo) for the system packages.
 #
-#   scripts/setup.sh            system packages + build (release) + model `base` (q8_0)
+#   scripts/setup.sh            system packages + build (release) + model `base` (q8_0) + voices (setup-voices.sh)
 #
 # Environment:
 #   CARGO_TARGET_DIR     build folder (default /var/cache/autosub/target as root, else ~/.cache/autosub/target)
@@ -95,4 +95,7 @@ if ! "$AUTOSUB" models path base-q8_0 >/dev/null 2>&1; then
   say "converting to ggml q8_0 into $MODELS_DIR"
   "$AUTOSUB" models import "$CT2" --name base --quantize q8_0
 fi
+# --- voice-over -----------------------------------------------------------------------------------------------------
+# espeak-ng, Festival with the Russian voice, ONNX Runtime and the Piper voice en_US-joe-medium.
+scripts/setup-voices.sh
 say "ready: $AUTOSUB (models in $MODELS_DIR)"

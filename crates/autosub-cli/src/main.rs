@@ -1,6 +1,7 @@
 //! `autosub`: video or audio in, subtitles out. See `autosub --help`.
 
 mod display;
+mod voice;
 
 /// `println!` that ends the program quietly when stdout is closed (`autosub ... | head`) instead of panicking.
 macro_rules! out {
@@ -94,9 +95,13 @@ enum Command {
     Fetch(FetchCmdArgs),
     /// Print the versions of the tools and models autosub uses, and what is missing.
     Doctor,
-    /// Manage Whisper models.
+    /// Manage models: Whisper, translation packages (translate:FROM-TO) and Piper voices (voice:NAME).
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// List the voices installed for the voice-over, per language (the best first).
+    Voices(voice::VoicesArgs),
+    /// Speak a subtitle file as a voice-over track (WAV), every line inside its subtitle's time.
+    Speak(voice::SpeakArgs),
 }
 
 #[derive(Args, Clone)]
@@ -159,6 +164,8 @@ struct ProcessArgs {
     video: VideoArgs,
     #[command(flatten)]
     translation: TranslationArgs,
+    #[command(flatten)]
+    voice: voice::VoiceArgs,
     #[command(flatten)]
     asr: AsrArgs,
     #[command(flatten)]
@@ -396,6 +403,11 @@ struct RenderArgs {
     json: bool,
     #[command(flatten)]
     video_args: VideoArgs,
+    #[command(flatten)]
+    voice: voice::VoiceArgs,
+    /// Language of the subtitles, for --voiceover [default: the JSON's language].
+    #[arg(long)]
+    lang: Option<String>,
 }
 
 #[derive(Args)]
@@ -407,18 +419,29 @@ struct LintArgs {
     /// Print violations as JSON.
     #[arg(long)]
     json: bool,
+    /// Also check that every line's voice-over fits before the next one: speaks each line with VOICE (or the
+    /// best voice for --lang / the JSON's language) sped up at most --max-speedup.
+    #[arg(long, value_name = "VOICE", num_args = 0..=1, default_missing_value = "auto")]
+    voiceover: Option<String>,
+    /// Language of the subtitles, for --voiceover [default: the JSON's language].
+    #[arg(long)]
+    lang: Option<String>,
+    /// Most a line is sped up for --voiceover.
+    #[arg(long, default_value_t = 1.35, value_name = "FACTOR")]
+    max_speedup: f32,
 }
 
 #[derive(Subcommand)]
 enum ModelsCommand {
     /// List installed models (Whisper, translation packages) and the ones that can be installed.
     List,
-    /// Download an official whisper.cpp model (tiny, base, small, medium, large-v3-turbo, *.en), or an Argos
-    /// translation package: translate:FROM-TO (e.g. translate:en-ru).
+    /// Download an official whisper.cpp model (tiny, base, small, medium, large-v3-turbo, *.en), an Argos
+    /// translation package (translate:FROM-TO, e.g. translate:en-ru) or a Piper voice (voice:NAME).
     Install {
         name: String,
-        /// Download from this base URL instead of the official one (a mirror).
-        #[arg(long, env = "AUTOSUB_MODEL_BASE_URL")]
+        /// Download from this base URL instead of the official one (a mirror) [default: $AUTOSUB_MODEL_BASE_URL
+        /// for Whisper models, $AUTOSUB_VOICE_BASE_URL for voices].
+        #[arg(long)]
         base_url: Option<String>,
         /// Argos package index for translate:FROM-TO [default: $AUTOSUB_ARGOS_INDEX or the public Argos index].
         #[arg(long, value_name = "URL")]
@@ -450,8 +473,14 @@ fn normalise_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ff
             .get(i + 1)
             .and_then(|n| n.to_str())
             .is_some_and(|n| matches!(n, "blur" | "crop"));
+        let next_is_voice = args
+            .get(i + 1)
+            .and_then(|n| n.to_str())
+            .is_some_and(voice::is_voice_name);
         if a == "--vertical" && !next_is_mode {
             out.push("--vertical=blur".into());
+        } else if a == "--voiceover" && !next_is_voice {
+            out.push("--voiceover=auto".into());
         } else {
             out.push(a.clone());
         }
@@ -537,12 +566,14 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         Command::Process(a) => process(*a, &models_dir, ui, sink),
         Command::Transcribe(a) => transcribe(a, &models_dir, ui, sink),
         Command::Segment(a) => segment(a),
-        Command::Lint(a) => lint(a),
-        Command::Render(a) => render_cmd(a, ui, sink),
+        Command::Lint(a) => lint(a, &models_dir, sink),
+        Command::Render(a) => render_cmd(a, &models_dir, ui, sink),
         Command::Fetch(a) => fetch_cmd(a, ui, sink),
         Command::Translate(a) => translate_cmd(a, &models_dir, ui, sink),
         Command::Doctor => doctor(&models_dir),
         Command::Models(m) => models_cmd(m, &models_dir, ui, sink),
+        Command::Voices(a) => voice::voices_cmd(a, &models_dir, sink),
+        Command::Speak(a) => speak_cmd(a, &models_dir, ui, sink),
     }
 }
 
@@ -761,6 +792,27 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
             )));
         }
     }
+    // The voice-over: checked (and a named voice opened) before the long work.
+    let voice_plan = a.voice.plan()?;
+    let burn_language_known = a
+        .translation
+        .burn_lang
+        .clone()
+        .or_else(|| {
+            translation
+                .as_ref()
+                .and_then(|o| o.targets.first().cloned())
+        })
+        .or_else(|| a.asr.lang.clone());
+    let mut voice_engine = match &voice_plan {
+        Some(p) if p.spec != "auto" || burn_language_known.is_some() => Some(voice::open(
+            p,
+            burn_language_known.as_deref(),
+            models_dir,
+            sink,
+        )?),
+        _ => None,
+    };
     let mut stem_override = None;
     if is_link(&a.input) {
         let url = a.input.to_string_lossy().into_owned();
@@ -885,23 +937,71 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
         .as_ref()
         .and_then(|l| translations.iter().find(|t| &t.language == l))
         .or(translations.first());
+    let burned_cues = burned.map_or(&doc.cues, |t| &t.doc.cues);
+    let burned_language = burned.map_or(doc.language.clone(), |t| Some(t.language.clone()));
+    // The voice-over speaks the burned subtitles, on a track as long as the media.
+    let mut voiced = None;
+    if let Some(plan) = &voice_plan {
+        let engine = match voice_engine.take() {
+            Some(e) => e,
+            None => voice::open(plan, burned_language.as_deref(), models_dir, sink)?,
+        };
+        if let Some(lang) = &burned_language {
+            if &engine.voice().language != lang {
+                notes.push(format!(
+                    "the voice {} is for {}, the subtitles it speaks are in {lang}",
+                    engine.voice().name,
+                    engine.voice().language
+                ));
+            }
+        }
+        let length = tr.media.duration_ms.filter(|d| *d > 0);
+        let t0 = std::time::Instant::now();
+        let vo = voice::build(burned_cues, engine.as_ref(), plan, length, sink)?;
+        doc.timings_ms.insert(
+            Stage::Voiceover.id().to_owned(),
+            t0.elapsed().as_millis() as u64,
+        );
+        notes.extend(voice::overflow_notes(&vo));
+        voiced = Some((vo, engine, plan.mode));
+    }
+    let voice_track = voiced.as_ref().map(|(vo, _, mode)| voice::track(vo, *mode));
+    let mut audio_output = None;
     match job {
         Some(mut job) if tr.media.video.is_some() => {
             let out = pipeline::video_output_path(&out_dir, &stem);
-            let cues = burned.map_or(&doc.cues, |t| &t.doc.cues);
             if a.translation.bilingual && burned.is_some() {
                 job.upper = Some(doc.cues.clone());
             }
-            let r = pipeline::render_subtitled(&tr.media, cues, None, &job, &out, None, sink)?;
+            let r = pipeline::render_subtitled(
+                &tr.media,
+                burned_cues,
+                None,
+                &job,
+                &out,
+                voice_track.as_ref(),
+                sink,
+            )?;
             doc.timings_ms
                 .insert(Stage::Render.id().to_owned(), r.elapsed_ms);
             rendered = Some(r);
         }
-        Some(_) => notes.push(format!(
-            "{} has no video stream: wrote subtitles only, no video was produced",
-            a.input.display()
-        )),
-        None => {}
+        job => {
+            if job.is_some() {
+                notes.push(format!(
+                    "{} has no video stream: wrote subtitles only, no video was produced",
+                    a.input.display()
+                ));
+            }
+            // Without a video the voice-over is an audio file: the original sound with the voice.
+            if let Some(track) = &voice_track {
+                let out = out_dir.join(format!("{stem}.voiceover.m4a"));
+                let r = render::render_audio(&tr.media, track, &out, &Tools::default(), sink)?;
+                doc.timings_ms
+                    .insert(Stage::Render.id().to_owned(), r.elapsed_ms);
+                audio_output = Some(r.path);
+            }
+        }
     }
     ui.clear();
     for w in &doc.warnings {
@@ -918,6 +1018,9 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
         if let Some(r) = &rendered {
             outputs.insert("video".into(), json!(r.path));
         }
+        if let Some(p) = &audio_output {
+            outputs.insert("voiceover_audio".into(), json!(p));
+        }
         let summary = json!({
             "input": a.input,
             "outputs": outputs,
@@ -933,7 +1036,8 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
             "warnings": doc.warnings,
             "notes": notes,
             "translations": translated_outputs,
-            "burned_language": burned.map_or(doc.language.clone(), |t| Some(t.language.clone())),
+            "burned_language": burned_language,
+            "voiceover": voiced.as_ref().map(|(vo, e, mode)| voice::summary(vo, e.as_ref(), *mode)),
         });
         out!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -957,20 +1061,29 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
         if let Some(r) = &rendered {
             out!("{}", r.path.display());
         }
+        if let Some(p) = &audio_output {
+            out!("{}", p.display());
+        }
     }
     Ok(exit::OK)
 }
 
-fn render_cmd(a: RenderArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+fn render_cmd(a: RenderArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
     autosub_core::media::check_input_file(&a.video)?;
     let format = format_of(&a.subs)?;
     let text = read_text(&a.subs)?;
     let job = video_job(&a.video_args, default_style(&a.video_args))?;
+    let voice_plan = a.voice.plan()?;
+    if let Some(l) = &a.lang {
+        translate::validate_language(l)?;
+    }
     // An .ass file without --style is burned exactly as it is (its own styles, positions and effects).
     let verbatim = format == Format::Ass && a.video_args.style.is_none();
+    let mut language = a.lang.clone();
     let cues = if format == Format::Json {
         let doc = autosub_subs::parse_json(&text)
             .with_context(|| format!("reading {}", a.subs.display()))?;
+        language = language.or(doc.language);
         doc.cues
     } else {
         autosub_subs::parse_any(&text, format)
@@ -1001,18 +1114,44 @@ fn render_cmd(a: RenderArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
             a.video.display()
         )));
     }
+    let voiced = match &voice_plan {
+        Some(plan) => {
+            let engine = voice::open(plan, language.as_deref(), models_dir, sink)?;
+            let vo = voice::build(
+                &cues,
+                engine.as_ref(),
+                plan,
+                media.duration_ms.filter(|d| *d > 0),
+                sink,
+            )?;
+            Some((vo, engine, plan.mode))
+        }
+        None => None,
+    };
+    let track = voiced.as_ref().map(|(vo, _, mode)| voice::track(vo, *mode));
     let r = pipeline::render_subtitled(
         &media,
         &cues,
         verbatim.then_some(text.as_str()),
         &job,
         &output,
-        None,
+        track.as_ref(),
         sink,
     )?;
     ui.clear();
+    if let Some((vo, _, _)) = &voiced {
+        for n in voice::overflow_notes(vo) {
+            ui.warn(&n);
+        }
+    }
     if a.json {
-        out!("{}", serde_json::to_string_pretty(&json!({ "video": r }))?);
+        let voiceover = voiced
+            .as_ref()
+            .map(|(vo, e, mode)| voice::summary(vo, e.as_ref(), *mode));
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "video": r, "voiceover": voiceover }))?
+        );
     } else {
         out!("{}", r.path.display());
     }
@@ -1106,6 +1245,95 @@ fn translate_cmd(
     ui.clear();
     ui.note(&translation_note(&t));
     write_doc_output(&output, &t.doc, out_format)?;
+    Ok(exit::OK)
+}
+
+/// Reads a subtitle file into a document: a JSON document as it is, other formats as cues.
+fn read_subs(path: &Path, profile: Option<&str>) -> Result<Document> {
+    let format = format_of(path)?;
+    let text = read_text(path)?;
+    if format == Format::Json {
+        return autosub_subs::parse_json(&text)
+            .with_context(|| format!("reading {}", path.display()));
+    }
+    let cues = autosub_subs::parse_any(&text, format)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(Document {
+        version: 1,
+        source: Some(path.display().to_string()),
+        language: None,
+        language_probability: None,
+        model: None,
+        duration_ms: cues.last().map_or(0, |c| c.end_ms),
+        profile: profile.unwrap_or("standard").to_owned(),
+        words: Vec::new(),
+        cues,
+        timings_ms: Default::default(),
+        warnings: Vec::new(),
+    })
+}
+
+/// A URL from the environment, when set and not empty.
+fn env_url(var: &str) -> Option<String> {
+    std::env::var(var)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+fn speak_cmd(
+    a: voice::SpeakArgs,
+    models_dir: &Path,
+    ui: &display::Ui,
+    sink: &dyn Sink,
+) -> Result<u8> {
+    let doc = read_subs(&a.subs, None)?;
+    if let Some(l) = &a.lang {
+        translate::validate_language(l)?;
+    }
+    let language = a.lang.clone().or(doc.language.clone());
+    let plan = voice::VoiceArgs {
+        voiceover: Some(a.voice.clone().unwrap_or_else(|| "auto".into())),
+        voiceover_mode: "duck".into(),
+        max_speedup: a.max_speedup,
+    }
+    .plan()?
+    .expect("a voice-over is asked for");
+    let output = a
+        .output
+        .clone()
+        .unwrap_or_else(|| dir_of(&a.subs).join(format!("{}.voice.wav", stem_of(&a.subs))));
+    if output.extension().and_then(|e| e.to_str()) != Some("wav") {
+        return Err(bad(format!(
+            "the output {} must be a .wav file",
+            output.display()
+        )));
+    }
+    pipeline::check_output_dir(&dir_of(&output))?;
+    let engine = voice::open(&plan, language.as_deref(), models_dir, sink)?;
+    let vo = voice::build(&doc.cues, engine.as_ref(), &plan, None, sink)?;
+    voice::write_atomically(
+        &output,
+        &autosub_core::tts::wav::encode_f32(&vo.samples, vo.sample_rate),
+    )?;
+    ui.clear();
+    for n in voice::overflow_notes(&vo) {
+        ui.warn(&n);
+    }
+    if a.json {
+        let mut summary = voice::summary(&vo, engine.as_ref(), render::VoiceMode::Replace);
+        summary["output"] = json!(output);
+        summary.as_object_mut().map(|o| o.remove("mode"));
+        out!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        ui.note(&format!(
+            "{} lines spoken by {}, {} cut",
+            vo.lines.len(),
+            engine.voice().name,
+            vo.overflows().count()
+        ));
+        out!("{}", output.display());
+    }
     Ok(exit::OK)
 }
 
@@ -1307,13 +1535,48 @@ fn segment(a: SegmentArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn lint(a: LintArgs) -> Result<u8> {
+fn lint(a: LintArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u8> {
     let profile = profile(&a.profile)?;
     let format = format_of(&a.file)?;
     let text = read_text(&a.file)?;
     let cues = autosub_subs::parse_any(&text, format)
         .with_context(|| format!("reading {}", a.file.display()))?;
-    let violations = autosub_subs::lint(&cues, &profile);
+    let mut violations = autosub_subs::lint(&cues, &profile);
+    if let Some(spec) = &a.voiceover {
+        let plan = voice::VoiceArgs {
+            voiceover: Some(spec.clone()),
+            voiceover_mode: "duck".into(),
+            max_speedup: a.max_speedup,
+        }
+        .plan()?
+        .expect("a voice is asked for");
+        let language = match (&a.lang, format) {
+            (Some(l), _) => Some(l.clone()),
+            (None, Format::Json) => autosub_subs::parse_json(&text)
+                .ok()
+                .and_then(|d| d.language),
+            _ => None,
+        };
+        let engine = voice::open(&plan, language.as_deref(), models_dir, sink)?;
+        let vo = voice::build(&cues, engine.as_ref(), &plan, None, sink)?;
+        for l in vo.overflows() {
+            violations.push(autosub_subs::Violation {
+                cue: l.cue + 1,
+                rule: autosub_subs::Rule::VoiceoverTooLong,
+                message: format!(
+                    "cue {} ({}): the voice-over ({}) needs {} ms at {:.2}x, {} ms are free before the next \
+                     line",
+                    l.cue + 1,
+                    display::fmt_ms(cues[l.cue].start_ms),
+                    engine.voice().name,
+                    l.needed_ms,
+                    l.speed,
+                    l.available_ms
+                ),
+            });
+        }
+        violations.sort_by_key(|v| v.cue);
+    }
     if a.json {
         out!(
             "{}",
@@ -1398,6 +1661,17 @@ fn models_cmd(
                 "",
                 models::argos_index_url(None)
             );
+            for v in autosub_core::tts::PIPER_VOICES {
+                let installed = autosub_core::tts::voices_dir(models_dir)
+                    .join(v.model.file_name)
+                    .is_file();
+                out!(
+                    "  {:<20} {:>8}{}",
+                    format!("voice:{}", v.name),
+                    display::fmt_bytes(v.model.size + v.config.size),
+                    if installed { "  (installed)" } else { "" }
+                );
+            }
         }
         ModelsCommand::Install {
             name,
@@ -1413,10 +1687,22 @@ fn models_cmd(
                     ui.note("the index gives no checksum for this package: its archive's own CRCs were checked");
                 }
                 out!("{}", p.dir.display());
+            } else if let Some(voice) = name.strip_prefix("voice:") {
+                if index.is_some() {
+                    return Err(bad("--index is for translate:FROM-TO packages"));
+                }
+                let opts = autosub_models::DownloadOptions {
+                    base_url: base_url.or_else(|| env_url("AUTOSUB_VOICE_BASE_URL")),
+                    ..Default::default()
+                };
+                let path = autosub_core::tts::install_voice(models_dir, voice, &opts, sink)?;
+                ui.clear();
+                out!("{}", path.display());
             } else {
                 if index.is_some() {
                     return Err(bad("--index is for translate:FROM-TO packages"));
                 }
+                let base_url = base_url.or_else(|| env_url(autosub_models::BASE_URL_ENV));
                 let path = models::install(models_dir, &name, base_url.as_deref(), sink)?;
                 ui.clear();
                 out!("{}", path.display());

@@ -16,6 +16,7 @@ pub enum Stage {
     Translate,
     Download,
     Convert,
+    Voiceover,
 }
 
 impl Stage {
@@ -32,6 +33,7 @@ impl Stage {
             Stage::Translate => "translate",
             Stage::Download => "download",
             Stage::Convert => "convert",
+            Stage::Voiceover => "voiceover",
         }
     }
 
@@ -48,6 +50,7 @@ impl Stage {
             Stage::Translate => "translate",
             Stage::Download => "download",
             Stage::Convert => "convert",
+            Stage::Voiceover => "voice-over",
         }
     }
 }

@@ -488,7 +488,7 @@ fn read_heads(m: &mut Ct2Model, scope: &str, n_state: usize) -> Result<usize, Mo
     let name = format!("{scope}/num_heads");
     if m.has(&name) {
         let h = m.read_int_scalar(&name)?;
-        if h <= 0 || n_state % h as usize != 0 {
+        if h <= 0 || !n_state.is_multiple_of(h as usize) {
             return Err(ModelError::ct2(
                 m.path(),
                 format!("{name} = {h} does not divide the width {n_state}"),

@@ -354,7 +354,7 @@ pub(crate) fn encode(data: &[f32], ttype: GgmlType, out: &mut Vec<u8>) {
 /// `quantize_row_q8_0_ref`: `d = amax / 127`, `q = roundf(x * (1/d))`, `d` stored as f16.
 pub fn quantize_q8_0(x: &[f32], out: &mut Vec<u8>) {
     assert!(
-        x.len() % QK8_0 == 0,
+        x.len().is_multiple_of(QK8_0),
         "q8_0 needs a multiple of {QK8_0} values"
     );
     out.reserve(x.len() / QK8_0 * Q8_0_BLOCK_BYTES);
@@ -412,7 +412,7 @@ fn ggml_type_nbytes(ttype: i32, n: u64) -> Option<u64> {
         30 => (1, 2),     // bf16
         _ => return None,
     };
-    if n % blk != 0 {
+    if !n.is_multiple_of(blk) {
         return None;
     }
     Some(n / blk * size)

@@ -43,11 +43,14 @@ pub enum Rule {
     /// A line ends with an article, preposition, conjunction or similar word that belongs with the next line,
     /// or a line break separates a number from its unit.
     BadBreak,
+    /// Its voice-over, spoken as fast as allowed, does not fit before the next cue (checked by `autosub lint
+    /// --voiceover`, which synthesises every line; [`lint`] itself never reports it).
+    VoiceoverTooLong,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 15] = [
         Rule::EmptyText,
         Rule::LineTooLong,
         Rule::TooManyLines,
@@ -62,6 +65,7 @@ impl Rule {
         Rule::GapTooSmall,
         Rule::StartOffset,
         Rule::LateEnd,
+        Rule::VoiceoverTooLong,
     ];
 
     /// The kebab-case id, e.g. `line-too-long`.
@@ -81,6 +85,7 @@ impl Rule {
             Rule::TooManyWords => "too-many-words",
             Rule::EmptyText => "empty-text",
             Rule::BadBreak => "bad-break",
+            Rule::VoiceoverTooLong => "voiceover-too-long",
         }
     }
 }

@@ -136,9 +136,11 @@ pub fn ffmpeg(args: &[&str]) {
     );
 }
 
-/// Lower-case words without punctuation, for word error rate.
+/// Lower-case words without punctuation, for word error rate; Russian `ё` counts as `е` (it is usually written
+/// so, and Whisper mostly does).
 pub fn norm_words(s: &str) -> Vec<String> {
     s.to_lowercase()
+        .replace('ё', "е")
         .chars()
         .map(|c| {
             if c.is_alphanumeric() || c == '\'' {

@@ -70,6 +70,9 @@ pub struct ArgosOptions {
     pub threads: usize,
     /// Beam width (Argos Translate uses 4).
     pub beam_size: usize,
+    /// Shortest output in pieces (CTranslate2's `min_decoding_length`; 1, its default, for real use). The
+    /// benchmark sets it, with a generated model biased to stop, to get outputs of a fixed length.
+    pub min_decoding_length: usize,
 }
 
 impl Default for ArgosOptions {
@@ -77,6 +80,7 @@ impl Default for ArgosOptions {
         ArgosOptions {
             threads: crate::asr::default_threads() as usize,
             beam_size: 4,
+            min_decoding_length: 1,
         }
     }
 }

@@ -334,7 +334,13 @@ pub fn open(voice: &VoiceInfo, models_dir: &Path, sink: &dyn Sink) -> Result<Box
 /// error says what is installed and how to get more.
 pub fn open_voice(models_dir: &Path, spec: &str, sink: &dyn Sink) -> Result<Box<dyn Tts>> {
     let voices = list_voices(models_dir, sink);
-    let voice = find_voice(&voices, spec).or_else(|| best_voice(&voices, spec));
+    // A language code asks for the best voice of that language (espeak-ng also has a voice called `ru`).
+    let is_language = crate::translate::validate_language(spec).is_ok();
+    let voice = if is_language {
+        best_voice(&voices, spec).or_else(|| find_voice(&voices, spec))
+    } else {
+        find_voice(&voices, spec).or_else(|| best_voice(&voices, spec))
+    };
     match voice {
         Some(v) => open(v, models_dir, sink),
         None => Err(Error::ModelMissing {

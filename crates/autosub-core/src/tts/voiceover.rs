@@ -15,7 +15,7 @@
 //! original audio there only.
 
 use super::{dsp, loudness, Tts};
-use crate::progress::{Event, Sink};
+use crate::progress::{Event, Sink, Stage};
 use crate::{Error, ErrorKind, Result};
 use autosub_subs::Cue;
 
@@ -240,6 +240,12 @@ pub fn build(
         .length_ms
         .unwrap_or_else(|| cues.iter().map(|c| c.end_ms).max().unwrap_or(0) + 1000);
     let mut track = vec![0f32; ms_to_samples(length_ms, sr)];
+    let t0 = std::time::Instant::now();
+    let total = cues.iter().map(|c| c.end_ms).max().unwrap_or(0);
+    sink.event(Event::Start {
+        stage: Stage::Voiceover,
+        total: Some(total),
+    });
     let ceiling = 10f64.powf(opts.ceiling_dbfs / 20.0) as f32;
     let mut lines: Vec<Option<LineReport>> = vec![None; cues.len()];
     let mut voiced = Vec::new();
@@ -247,6 +253,10 @@ pub fn build(
         if sink.is_cancelled() {
             return Err(Error::Cancelled);
         }
+        sink.event(Event::Progress {
+            stage: Stage::Voiceover,
+            done: slot.start_ms.min(total),
+        });
         let text = cues[slot.cue].text();
         let slot_ms = slot.end_ms - slot.start_ms;
         let available_ms = slot.limit_ms - slot.start_ms;
@@ -356,6 +366,10 @@ pub fn build(
         )));
         lines[slot.cue] = Some(report);
     }
+    sink.event(Event::Finish {
+        stage: Stage::Voiceover,
+        elapsed: t0.elapsed(),
+    });
     Ok(Voiceover {
         samples: track,
         sample_rate: sr,

@@ -98,9 +98,9 @@ impl ArgosTranslator {
                 .collect::<Result<_>>()?;
             let (tx, rx) = std::sync::mpsc::channel();
             let worker = pkg.clone();
-            let beam = self.opts.beam_size;
+            let opts = self.opts.clone();
             std::thread::spawn(move || {
-                let _ = tx.send(translate_pieces(&worker.translator, &pieces, beam));
+                let _ = tx.send(translate_pieces(&worker.translator, &pieces, &opts));
             });
             let results = loop {
                 match rx.recv_timeout(Duration::from_millis(100)) {
@@ -175,15 +175,16 @@ fn encode(spm: &sentencepiece::SentencePieceProcessor, text: &str) -> Result<Vec
 fn translate_pieces(
     translator: &ct2rs::sys::Translator,
     pieces: &[Vec<String>],
-    beam_size: usize,
+    engine: &ArgosOptions,
 ) -> std::result::Result<Vec<Vec<String>>, String> {
     let longest = pieces.iter().map(Vec::len).max().unwrap_or(0);
     let opts: ct2rs::sys::TranslationOptions<String, String> = ct2rs::sys::TranslationOptions {
-        beam_size: beam_size.max(1),
+        beam_size: engine.beam_size.max(1),
         length_penalty: 0.2,
         replace_unknowns: true,
         max_batch_size: BATCH,
-        max_decoding_length: (2 * longest + 10).min(256),
+        max_decoding_length: (2 * longest + 10).min(256).max(engine.min_decoding_length),
+        min_decoding_length: engine.min_decoding_length.max(1),
         ..Default::default()
     };
     let results = translator

@@ -1,0 +1,244 @@
+//! Voice-over on the command line: `process --voiceover`, `autosub voices`, `autosub speak`, and the
+//! voice-over check of `lint --voiceover`.
+
+use anyhow::Result;
+use autosub_core::progress::Sink;
+use autosub_core::render::{VoiceMode, VoiceTrack};
+use autosub_core::tts::{self, voiceover};
+use autosub_subs::Cue;
+use clap::Args;
+use serde_json::json;
+use std::path::Path;
+
+#[derive(Args, Clone, Debug)]
+pub struct VoiceArgs {
+    /// Speak the burned subtitles (the translation when there is one) as a voice-over: the best installed voice
+    /// for their language, or VOICE (a name from `autosub voices`, e.g. piper:en_US-joe-medium,
+    /// festival:msu_ru_nsh_clunits, espeak:ru, or a language code).
+    #[arg(long, value_name = "VOICE", num_args = 0..=1, default_missing_value = "auto")]
+    pub voiceover: Option<String>,
+    /// duck: the original sound lowered while the voice speaks; replace: the voice alone.
+    #[arg(long, default_value = "duck", value_name = "MODE")]
+    pub voiceover_mode: String,
+    /// Most a line is sped up to fit its subtitle's time (1.0-2.0).
+    #[arg(long, default_value_t = 1.35, value_name = "FACTOR")]
+    pub max_speedup: f32,
+}
+
+/// The voice-over settings, checked before any long work.
+pub struct VoicePlan {
+    pub spec: String,
+    pub mode: VoiceMode,
+    pub max_speedup: f32,
+}
+
+impl VoiceArgs {
+    pub fn plan(&self) -> Result<Option<VoicePlan>> {
+        let mode: VoiceMode = self.voiceover_mode.parse()?;
+        if !(1.0..=2.0).contains(&self.max_speedup) {
+            return Err(crate::bad(format!(
+                "--max-speedup {} is out of range: use 1.0 (never faster) to 2.0",
+                self.max_speedup
+            )));
+        }
+        let Some(spec) = &self.voiceover else {
+            if self.voiceover_mode != "duck" {
+                return Err(crate::bad("--voiceover-mode needs --voiceover"));
+            }
+            return Ok(None);
+        };
+        Ok(Some(VoicePlan {
+            spec: spec.clone(),
+            mode,
+            max_speedup: self.max_speedup,
+        }))
+    }
+}
+
+/// `--voiceover` takes an optional voice; a `--voiceover` whose next argument is not a voice (an option, a path,
+/// a link, an existing file) is rewritten to `--voiceover=auto` so that the input is not read as the voice.
+pub fn is_voice_name(arg: &str) -> bool {
+    !arg.is_empty()
+        && !arg.starts_with('-')
+        && !arg.contains('/')
+        && !arg.contains('.')
+        && !Path::new(arg).exists()
+}
+
+/// Opens the voice for `language`: the plan's voice, or the best installed one for the language.
+pub fn open(
+    plan: &VoicePlan,
+    language: Option<&str>,
+    models_dir: &Path,
+    sink: &dyn Sink,
+) -> Result<Box<dyn tts::Tts>> {
+    let spec = if plan.spec == "auto" {
+        language.ok_or_else(|| {
+            crate::bad("the language of the subtitles is unknown: give --lang or a voice (--voiceover VOICE)")
+        })?
+    } else {
+        plan.spec.as_str()
+    };
+    Ok(tts::open_voice(models_dir, spec, sink)?)
+}
+
+/// Builds the voice-over of `cues` on a track `length_ms` long.
+pub fn build(
+    cues: &[Cue],
+    engine: &dyn tts::Tts,
+    plan: &VoicePlan,
+    length_ms: Option<u64>,
+    sink: &dyn Sink,
+) -> Result<voiceover::Voiceover> {
+    let opts = voiceover::VoiceoverOptions {
+        max_speedup: plan.max_speedup,
+        length_ms,
+        ..Default::default()
+    };
+    Ok(voiceover::build(cues, engine, &opts, sink)?)
+}
+
+/// The track for the render.
+pub fn track<'a>(vo: &'a voiceover::Voiceover, mode: VoiceMode) -> VoiceTrack<'a> {
+    VoiceTrack {
+        samples: &vo.samples,
+        sample_rate: vo.sample_rate,
+        mode,
+    }
+}
+
+/// Warnings for the lines that could not be fitted, one per cue.
+pub fn overflow_notes(vo: &voiceover::Voiceover) -> Vec<String> {
+    vo.overflows()
+        .map(|l| {
+            format!(
+                "voice-over cue {}: needs {} ms at {:.2}x, has {} ms before the next line: {} ms cut",
+                l.cue + 1,
+                l.needed_ms,
+                l.speed,
+                l.available_ms,
+                l.cut_ms
+            )
+        })
+        .collect()
+}
+
+/// The JSON summary of a voice-over.
+pub fn summary(
+    vo: &voiceover::Voiceover,
+    engine: &dyn tts::Tts,
+    mode: VoiceMode,
+) -> serde_json::Value {
+    let count = |f: voiceover::Fit| vo.lines.iter().filter(|l| l.fit == f).count();
+    json!({
+        "voice": engine.voice().name,
+        "engine": engine.voice().engine,
+        "language": engine.voice().language,
+        "mode": mode,
+        "lines": vo.lines.len(),
+        "in_slot": count(voiceover::Fit::InSlot),
+        "sped_up": count(voiceover::Fit::SpedUp),
+        "into_gap": count(voiceover::Fit::IntoGap),
+        "cut": count(voiceover::Fit::Cut),
+        "failed": count(voiceover::Fit::Failed),
+        "report": vo.lines,
+    })
+}
+
+#[derive(Args)]
+pub struct VoicesArgs {
+    /// Only voices for this language (ISO 639-1).
+    #[arg(long)]
+    lang: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `autosub voices`: the installed voices per language, best first, and the Piper voices that can be downloaded.
+pub fn voices_cmd(a: VoicesArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u8> {
+    let all = tts::list_voices(models_dir, sink);
+    let mut langs: Vec<&str> = all.iter().map(|v| v.language.as_str()).collect();
+    langs.sort_unstable();
+    langs.dedup();
+    if let Some(l) = &a.lang {
+        langs.retain(|x| x == l);
+    }
+    if a.json {
+        let out: Vec<_> = langs
+            .iter()
+            .map(|l| {
+                let best = tts::best_voice(&all, l).map(|v| v.name.clone());
+                let voices: Vec<_> = all.iter().filter(|v| v.language == *l).collect();
+                json!({ "language": l, "best": best, "voices": voices })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(0);
+    }
+    if langs.is_empty() {
+        println!(
+            "no voices{}: install espeak-ng (and festival festvox-ru, Piper voices) with scripts/setup-voices.sh",
+            a.lang.as_deref().map(|l| format!(" for {l}")).unwrap_or_default()
+        );
+    }
+    for l in &langs {
+        let best = tts::best_voice(&all, l).map(|v| v.name.clone());
+        let mut voices: Vec<_> = all.iter().filter(|v| v.language == *l).collect();
+        voices.sort_by(|x, y| y.quality.cmp(&x.quality).then(x.name.cmp(&y.name)));
+        let names: Vec<String> = voices
+            .iter()
+            .map(|v| {
+                if Some(&v.name) == best.as_ref() {
+                    format!("{} (best)", v.name)
+                } else {
+                    v.name.clone()
+                }
+            })
+            .collect();
+        println!("{l:<4} {}", names.join(", "));
+    }
+    let installable: Vec<&str> = tts::PIPER_VOICES.iter().map(|v| v.name).collect();
+    if !installable.is_empty() {
+        println!(
+            "downloadable Piper voices (autosub models install voice:NAME): {}",
+            installable.join(", ")
+        );
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct SpeakArgs {
+    /// Subtitle file to speak (.json .srt .vtt .ass).
+    pub subs: std::path::PathBuf,
+    /// Output WAV file [default: <name>.voice.wav].
+    #[arg(long, short)]
+    pub output: Option<std::path::PathBuf>,
+    /// Voice (a name from `autosub voices`) [default: the best for the language].
+    #[arg(long)]
+    pub voice: Option<String>,
+    /// Language of the subtitles [default: the JSON's language; needed for .srt .vtt .ass without --voice].
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// Most a line is sped up to fit its subtitle's time (1.0-2.0).
+    #[arg(long, default_value_t = 1.35, value_name = "FACTOR")]
+    pub max_speedup: f32,
+    /// Print the per-line report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Writes `bytes` to `path` under a temporary name in the same folder, then renames it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "voice.wav".into());
+    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+    }
+    Ok(())
+}
