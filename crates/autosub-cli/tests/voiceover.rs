@@ -555,14 +555,42 @@ fn voices_are_listed_per_language_best_first() {
     assert_eq!(best("en").as_deref(), Some("piper:en_US-joe-medium"));
     assert_eq!(best("ru").as_deref(), Some("festival:msu_ru_nsh_clunits"));
     assert!(best("de").unwrap().starts_with("espeak:"));
-    let bad = autosub([
+    // Bad voice-over options fail at once, before any work, with the documented exit codes.
+    let input = sample();
+    let input = input.to_str().unwrap();
+    let t0 = std::time::Instant::now();
+    let missing = autosub([
         "-q",
         "process",
         "--voiceover",
         "nosuchvoice",
         "--lang",
         "en",
-        "x.mp4",
+        input,
     ]);
-    assert_ne!(bad.code, 0);
+    assert_eq!(missing.code, 4, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("setup-voices.sh"),
+        "{}",
+        missing.stderr
+    );
+    let mode = autosub([
+        "-q",
+        "process",
+        "--voiceover",
+        "--voiceover-mode",
+        "loud",
+        input,
+    ]);
+    assert_eq!(mode.code, 3, "{}", mode.stderr);
+    assert!(mode.stderr.contains("duck or replace"), "{}", mode.stderr);
+    let fast = autosub(["-q", "process", "--voiceover", "--max-speedup", "5", input]);
+    assert_eq!(fast.code, 3, "{}", fast.stderr);
+    let lone = autosub(["-q", "process", "--voiceover-mode", "replace", input]);
+    assert_eq!(lone.code, 3, "{}", lone.stderr);
+    assert!(
+        t0.elapsed().as_secs() < 10,
+        "bad options took {:?}",
+        t0.elapsed()
+    );
 }

@@ -24,9 +24,11 @@ use whisper_rs::{
 const LONG_SILENCE_MS: u64 = 3000;
 
 /// Longest stretch of speech Whisper gets as one window (one encoder pass). Whisper's windows are 30 s, but the
-/// encoder's cost grows faster than its context (attention is quadratic): here 20 s took 0.54x the time of 30 s and
-/// 10 s 0.23x, so shorter windows, cut at pauses, with a context sized to the audio, are cheaper per second.
-pub const MAX_WINDOW_MS: u64 = 24_000;
+/// encoder's cost grows faster than its context (attention is quadratic; with llamafile kernels here 20 s took 0.5x
+/// the time of 30 s, 10 s 0.24x), and every decoding step attends to the whole context: 15 s windows, cut at pauses,
+/// with a context sized to the audio, transcribed the 60 s benchmark clip 8 % faster than 24 s ones at the same word
+/// error rate (docs/DECISIONS.md).
+pub const MAX_WINDOW_MS: u64 = 15_000;
 
 /// Speech used for language detection (the first window of speech, cut at a pause, at most this long).
 const DETECT_WINDOW_MS: u64 = 15_000;
