@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Translate lines with an extracted Argos package the way Argos Translate does (Python CTranslate2 and
-sentencepiece), as the reference the Rust engine's output is compared with in the tests.
+"""Translate lines with an extracted Argos package through the Python CTranslate2 wheel and sentencepiece, with the
+settings of AutoSub's argos engine, as the reference the Rust engine's output is compared with in the tests.
 
     reference_translate.py PACKAGE_DIR [THREADS [MIN_LEN]] < lines.txt > translations.txt   (a line in, a line out)
 

@@ -1,7 +1,6 @@
 //! `autosub`: video or audio in, subtitles out. See `autosub --help`.
 
 mod display;
-mod voice;
 
 /// `println!` that ends the program quietly when stdout is closed (`autosub ... | head`) instead of panicking.
 macro_rules! out {
@@ -26,6 +25,9 @@ macro_rules! outp {
         }
     }};
 }
+
+// After the macros, so that it can use them.
+mod voice;
 
 use anyhow::{Context, Result};
 use autosub_core::asr::{AsrOptions, Recognizer};
@@ -237,7 +239,8 @@ impl TranslationArgs {
         // yet, an Argos package into the target is enough here (the route is checked again once it is known),
         // and a target equal to the source is caught later.
         let installed = autosub_models::argos::list_packages(models_dir);
-        for to in &targets {
+        // A target equal to the source is reported by the caller ("already in ..."), not as a missing engine.
+        for to in targets.iter().filter(|t| Some(t.as_str()) != source) {
             let argos = match source {
                 Some(from) => translate::argos::route(models_dir, from, to).is_some(),
                 None => installed.iter().any(|p| p.to == *to),
@@ -468,7 +471,14 @@ enum ModelsCommand {
 fn normalise_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let args: Vec<std::ffi::OsString> = args.collect();
     let mut out = Vec::with_capacity(args.len());
+    let mut rest = false;
     for (i, a) in args.iter().enumerate() {
+        // After `--` everything is an argument, never an option.
+        if rest || a == "--" {
+            rest = true;
+            out.push(a.clone());
+            continue;
+        }
         let next_is_mode = args
             .get(i + 1)
             .and_then(|n| n.to_str())
@@ -792,25 +802,20 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
             )));
         }
     }
-    // The voice-over: checked (and a named voice opened) before the long work.
+    // The voice-over: checked (and a named voice opened) before the long work. The best voice for the burned
+    // language (`auto`) is opened once that language is known, after transcription and translation.
     let voice_plan = a.voice.plan()?;
-    let burn_language_known = a
-        .translation
-        .burn_lang
-        .clone()
-        .or_else(|| {
-            translation
-                .as_ref()
-                .and_then(|o| o.targets.first().cloned())
-        })
-        .or_else(|| a.asr.lang.clone());
     let mut voice_engine = match &voice_plan {
-        Some(p) if p.spec != "auto" || burn_language_known.is_some() => Some(voice::open(
-            p,
-            burn_language_known.as_deref(),
-            models_dir,
-            sink,
-        )?),
+        Some(p) if p.spec != "auto" => Some(voice::open(p, None, models_dir, sink)?),
+        Some(_) if autosub_core::tts::list_voices(models_dir, sink).is_empty() => {
+            return Err(autosub_core::Error::ModelMissing {
+                message:
+                    "no voices are installed for --voiceover: run scripts/setup-voices.sh (Debian: \
+                          apt-get install espeak-ng festival festvox-ru)"
+                        .into(),
+            }
+            .into())
+        }
         _ => None,
     };
     let mut stem_override = None;
@@ -931,16 +936,23 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
     pipeline::write_files_atomically(&files)?;
     let mut rendered = None;
     // The burned language: --burn-lang, else the first translation, else the original.
-    let burned = a
-        .translation
-        .burn_lang
-        .as_ref()
-        .and_then(|l| translations.iter().find(|t| &t.language == l))
-        .or(translations.first());
+    let burned = match &a.translation.burn_lang {
+        // --burn-lang of the speech's own language burns the original.
+        Some(l) if doc.language.as_ref() == Some(l) => None,
+        Some(l) => translations.iter().find(|t| &t.language == l),
+        None => translations.first(),
+    };
     let burned_cues = burned.map_or(&doc.cues, |t| &t.doc.cues);
     let burned_language = burned.map_or(doc.language.clone(), |t| Some(t.language.clone()));
     // The voice-over speaks the burned subtitles, on a track as long as the media.
     let mut voiced = None;
+    let voice_plan = match voice_plan {
+        Some(_) if burned_cues.is_empty() => {
+            notes.push("no speech was recognised: no voice-over".to_owned());
+            None
+        }
+        p => p,
+    };
     if let Some(plan) = &voice_plan {
         let engine = match voice_engine.take() {
             Some(e) => e,
@@ -1312,10 +1324,7 @@ fn speak_cmd(
     pipeline::check_output_dir(&dir_of(&output))?;
     let engine = voice::open(&plan, language.as_deref(), models_dir, sink)?;
     let vo = voice::build(&doc.cues, engine.as_ref(), &plan, None, sink)?;
-    voice::write_atomically(
-        &output,
-        &autosub_core::tts::wav::encode_f32(&vo.samples, vo.sample_rate),
-    )?;
+    voice::write_wav_atomically(&output, &vo.samples, vo.sample_rate)?;
     ui.clear();
     for n in voice::overflow_notes(&vo) {
         ui.warn(&n);
@@ -1550,6 +1559,9 @@ fn lint(a: LintArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u8> {
         }
         .plan()?
         .expect("a voice is asked for");
+        if let Some(l) = &a.lang {
+            translate::validate_language(l)?;
+        }
         let language = match (&a.lang, format) {
             (Some(l), _) => Some(l.clone()),
             (None, Format::Json) => autosub_subs::parse_json(&text)
@@ -1559,6 +1571,23 @@ fn lint(a: LintArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u8> {
         };
         let engine = voice::open(&plan, language.as_deref(), models_dir, sink)?;
         let vo = voice::build(&cues, engine.as_ref(), &plan, None, sink)?;
+        for l in vo
+            .lines
+            .iter()
+            .filter(|l| l.fit == autosub_core::tts::voiceover::Fit::Failed)
+        {
+            violations.push(autosub_subs::Violation {
+                cue: l.cue + 1,
+                rule: autosub_subs::Rule::VoiceoverFailed,
+                message: format!(
+                    "cue {} ({}): the voice {} could not speak it: {}",
+                    l.cue + 1,
+                    display::fmt_ms(cues[l.cue].start_ms),
+                    engine.voice().name,
+                    l.message.as_deref().unwrap_or("no audio")
+                ),
+            });
+        }
         for l in vo.overflows() {
             violations.push(autosub_subs::Violation {
                 cue: l.cue + 1,

@@ -58,11 +58,13 @@ impl VoiceArgs {
 /// `--voiceover` takes an optional voice; a `--voiceover` whose next argument is not a voice (an option, a path,
 /// a link, an existing file) is rewritten to `--voiceover=auto` so that the input is not read as the voice.
 pub fn is_voice_name(arg: &str) -> bool {
-    !arg.is_empty()
-        && !arg.starts_with('-')
-        && !arg.contains('/')
-        && !arg.contains('.')
-        && !Path::new(arg).exists()
+    if arg.is_empty() || arg.starts_with('-') || arg.contains('/') || arg.contains('.') {
+        return false;
+    }
+    // `engine:name` and language codes are voices even if a file or folder of that name happens to exist.
+    arg.contains(':')
+        || autosub_core::translate::validate_language(arg).is_ok()
+        || !Path::new(arg).exists()
 }
 
 /// Opens the voice for `language`: the plan's voice, or the best installed one for the language.
@@ -173,11 +175,11 @@ pub fn voices_cmd(a: VoicesArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u
                 json!({ "language": l, "best": best, "voices": voices })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
     if langs.is_empty() {
-        println!(
+        out!(
             "no voices{}: install espeak-ng (and festival festvox-ru, Piper voices) with scripts/setup-voices.sh",
             a.lang.as_deref().map(|l| format!(" for {l}")).unwrap_or_default()
         );
@@ -196,11 +198,11 @@ pub fn voices_cmd(a: VoicesArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u
                 }
             })
             .collect();
-        println!("{l:<4} {}", names.join(", "));
+        out!("{l:<4} {}", names.join(", "));
     }
     let installable: Vec<&str> = tts::PIPER_VOICES.iter().map(|v| v.name).collect();
     if !installable.is_empty() {
-        println!(
+        out!(
             "downloadable Piper voices (autosub models install voice:NAME): {}",
             installable.join(", ")
         );
@@ -229,14 +231,16 @@ pub struct SpeakArgs {
     pub json: bool,
 }
 
-/// Writes `bytes` to `path` under a temporary name in the same folder, then renames it into place.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes a WAV file to `path` under a temporary name in the same folder, then renames it into place.
+pub fn write_wav_atomically(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "voice.wav".into());
     let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)) {
+    let written = tts::wav::write_f32_file(&tmp, samples, sample_rate)
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
     }

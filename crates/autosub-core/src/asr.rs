@@ -2,8 +2,9 @@
 //!
 //! The model is loaded once per process ([`Recognizer::load`]); each call to [`Recognizer::transcribe`] makes its
 //! own decoding state. Audio reaches Whisper only through the voice-activity detector ([`crate::vad`]): speech is
-//! grouped at long silences, each group is transcribed by one call with the shorter silences inside it cut out
-//! (whisper.cpp moves its 30 s window through it), and times are mapped back to the source, so silence is never
+//! grouped at long silences, the shorter silences inside a group are cut out, the group is cut at pauses into
+//! windows of at most [`MAX_WINDOW_MS`] that Whisper encodes once each, and times are mapped back to the source, so
+//! silence is never
 //! transcribed and timestamps cannot drift across a long pause. On top of that, segments that Whisper itself marks
 //! as no-speech, unsure repeats, runaway repetition and segments over silence are dropped (see [`guard_segments`]).
 
@@ -30,6 +31,10 @@ const LONG_SILENCE_MS: u64 = 3000;
 /// error rate (docs/DECISIONS.md).
 pub const MAX_WINDOW_MS: u64 = 15_000;
 
+/// Longest window for Whisper's translate task: a translation reads whole sentences better with more of them in
+/// view (with 15 s windows the 60 s Russian clip came out with a cue too dense to read; with 24 s, not).
+pub const MAX_TRANSLATE_WINDOW_MS: u64 = 24_000;
+
 /// Speech used for language detection (the first window of speech, cut at a pause, at most this long).
 const DETECT_WINDOW_MS: u64 = 15_000;
 
@@ -41,6 +46,33 @@ const MIN_CTX_MS: u64 = 10_000;
 
 /// Less audio than this left in a group is not worth a window.
 const MIN_WINDOW_MS: u64 = 200;
+
+/// Where the window after `start..end` starts, once Whisper decoded it up to `covered_ms` (its last timestamp,
+/// window time) and `voiced_after_ms` of voice is left after that: the window's end, unless Whisper stopped early
+/// (at least 3 s decoded, at least 1 s and 0.5 s of voice left), in which case the rest starts the next window, as
+/// whisper.cpp's own sliding window would do. The 3 s floor bounds the extra encoder passes per window.
+pub fn next_window_start(start: u64, end: u64, covered_ms: u64, voiced_after_ms: u64) -> u64 {
+    let covered = start + covered_ms.min(end.saturating_sub(start));
+    if covered_ms >= 3000 && covered + 1000 < end && voiced_after_ms >= 500 {
+        covered
+    } else {
+        end
+    }
+}
+
+/// The first `max_ms` (at least) of speech, across groups: the pieces of the first groups put end to end.
+fn detection_chunk(groups: &[Chunk], max_ms: u64) -> Chunk {
+    let mut pieces = Vec::new();
+    let mut len = 0;
+    for p in groups.iter().flat_map(|g| g.pieces.iter()) {
+        if len >= max_ms {
+            break;
+        }
+        pieces.push(*p);
+        len += p.len_ms();
+    }
+    Chunk { pieces }
+}
 
 /// Encoder context (in 20 ms positions) for a window of `len_ms` of audio.
 fn audio_ctx_for(len_ms: u64) -> i32 {
@@ -221,8 +253,8 @@ impl Recognizer {
         let t0 = std::time::Instant::now();
         rec.speech = vad::detect_speech(samples, &opts.vad);
         // Speech is transcribed in groups separated by long silences, each group with the shorter silences inside it
-        // cut out. A group starts Whisper afresh at the start of its window, which is where its timestamps are
-        // best; within a group whisper.cpp moves its 30 s window through the speech.
+        // cut out and cut at pauses into windows; a group starts Whisper afresh, which is where its timestamps are
+        // best.
         let groups = vad::group_spans(&rec.speech, LONG_SILENCE_MS);
         sink.event(Event::Finish {
             stage: Stage::DetectSpeech,
@@ -258,10 +290,11 @@ impl Recognizer {
             None if !self.multilingual => "en".to_owned(),
             None => {
                 let detect_t0 = std::time::Instant::now();
-                let first = &groups[0];
+                // The first speech, across groups (a short "Hi." alone says little), cut at a pause.
+                let first = detection_chunk(&groups, DETECT_WINDOW_MS);
                 let first_audio = first.samples(samples);
                 let end = vad::window_end(
-                    first,
+                    &first,
                     &VoiceMap::new(&first_audio, &opts.vad),
                     0,
                     DETECT_WINDOW_MS,
@@ -285,6 +318,11 @@ impl Recognizer {
         rec.language = Some(language.clone());
 
         let eot = self.ctx.token_eot();
+        let max_window = if opts.translate {
+            MAX_TRANSLATE_WINDOW_MS
+        } else {
+            MAX_WINDOW_MS
+        };
         let mut kept: Vec<SegmentWords> = Vec::new();
         let mut done_ms = 0u64;
         let mut invented = 0usize;
@@ -299,7 +337,7 @@ impl Recognizer {
             let mut group_segments: Vec<SegmentWords> = Vec::new();
             let mut start = 0u64;
             while start + MIN_WINDOW_MS <= len {
-                let end = vad::window_end(compact, &voice, start, MAX_WINDOW_MS);
+                let end = vad::window_end(compact, &voice, start, max_window);
                 let window: Vec<f32> = audio
                     [ms_to_samples(start).min(audio.len())..ms_to_samples(end).min(audio.len())]
                     .to_vec();
@@ -333,8 +371,13 @@ impl Recognizer {
                     .expect("the state is back after every window");
                 let (mut segs, covered_ms) =
                     read_segments(st, eot, splits_per_character(&language));
+                // Whisper may put a timestamp in the silence of the context after the window's audio; nothing of
+                // this window may land in the next one.
+                let window_ms = end - start;
                 for seg in &mut segs {
+                    seg.words.retain(|w| w.start_ms < window_ms);
                     for w in &mut seg.words {
+                        w.end_ms = w.end_ms.min(window_ms);
                         w.start_ms += start;
                         w.end_ms += start;
                     }
@@ -348,17 +391,8 @@ impl Recognizer {
                     window_t0.elapsed().as_secs_f64()
                 )));
                 group_segments.extend(segs);
-                // Whisper stops where its last timestamp is. Speech left after it (a decode that ended early)
-                // starts the next window, as whisper.cpp's own sliding window would do.
-                let covered = start + covered_ms.min(end - start);
-                start = if covered_ms >= 1000
-                    && covered + 1000 < end
-                    && voice.voiced_ms(covered, end) >= 500
-                {
-                    covered
-                } else {
-                    end
-                };
+                let covered = start + covered_ms.min(window_ms);
+                start = next_window_start(start, end, covered_ms, voice.voiced_ms(covered, end));
                 sink.event(Event::Progress {
                     stage: Stage::Transcribe,
                     done: done_ms + start.min(len),
@@ -953,6 +987,34 @@ mod tests {
     fn ordinary_repeats_are_kept() {
         let words = vec![w(" no", 0, 1), w(" no", 1, 2), w(" no", 2, 3)];
         assert_eq!(collapse_repeats(words).len(), 3);
+    }
+
+    #[test]
+    fn a_window_decoded_to_its_end_is_followed_by_the_next() {
+        // Decoded to 14.2 s of a 15 s window: the rest is under a second.
+        assert_eq!(next_window_start(0, 15_000, 14_200, 400), 15_000);
+        // Stopped at 9 s with voice left: the next window starts there.
+        assert_eq!(next_window_start(30_000, 45_000, 9_000, 2_000), 39_000);
+        // Stopped early over silence: nothing to redo.
+        assert_eq!(next_window_start(0, 15_000, 9_000, 200), 15_000);
+        // Stopped almost at once (music, a hallucination): no cascade of passes, the window is done.
+        assert_eq!(next_window_start(0, 15_000, 1_200, 8_000), 15_000);
+        // A timestamp past the window counts as the end.
+        assert_eq!(next_window_start(0, 15_000, 29_000, 8_000), 15_000);
+    }
+
+    #[test]
+    fn language_detection_hears_speech_across_groups() {
+        let g = |a: u64, b: u64| Chunk {
+            pieces: vec![Span {
+                start_ms: a,
+                end_ms: b,
+            }],
+        };
+        // A 1 s "Hi." then, after a long pause, more speech.
+        let c = detection_chunk(&[g(0, 1_000), g(10_000, 30_000), g(40_000, 50_000)], 15_000);
+        assert_eq!(c.pieces.len(), 2);
+        assert_eq!(c.len_ms(), 21_000);
     }
 
     #[test]

@@ -304,13 +304,25 @@ pub fn group_spans(spans: &[Span], long_silence_ms: u64) -> Vec<Chunk> {
 /// The rest of the chunk when it is at most `max_ms`. Otherwise the rest is shared out in windows of about equal
 /// length, and the cut goes, within the first `max_ms` but not before a third of it, at the junction (a cut-out
 /// silence) nearest the ideal point; without one, in the middle of the longest unvoiced stretch of `voice` (the
-/// chunk's own voice map), nearest the ideal point among equals; without any pause, at `max_ms`.
+/// chunk's own voice map), nearest the ideal point among equals; without any pause, at `max_ms`. A cut that would
+/// leave less than a second goes to the end instead. `max_ms` is at least a second.
 pub fn window_end(chunk: &Chunk, voice: &VoiceMap, start_ms: u64, max_ms: u64) -> u64 {
     let len = chunk.len_ms();
     let rest = len.saturating_sub(start_ms);
-    if rest <= max_ms || max_ms == 0 {
+    let max_ms = max_ms.max(1000);
+    if rest <= max_ms {
         return len;
     }
+    let cut = cut_point(chunk, voice, start_ms, max_ms, rest);
+    // Never leave a tail too short to be worth a window of its own.
+    if len - cut < 1000 {
+        len
+    } else {
+        cut
+    }
+}
+
+fn cut_point(chunk: &Chunk, voice: &VoiceMap, start_ms: u64, max_ms: u64, rest: u64) -> u64 {
     let ideal = start_ms + rest / rest.div_ceil(max_ms);
     let (lo, hi) = (start_ms + max_ms / 3, start_ms + max_ms);
     if let Some(j) = chunk
@@ -625,6 +637,14 @@ mod tests {
         let v = voice_with_pauses(60_000, &[]);
         assert_eq!(window_end(&c, &v, 0, 24_000), 24_000);
         assert_eq!(window_end(&c, &v, 50_000, 24_000), 60_000);
+        // 15.4 s without a pause: no 0.4 s tail window.
+        let c = Chunk {
+            pieces: vec![span(0, 15_400)],
+        };
+        let v = voice_with_pauses(15_400, &[]);
+        assert_eq!(window_end(&c, &v, 0, 15_000), 15_400);
+        // A zero maximum is taken as a second: the window still moves on.
+        assert_eq!(window_end(&c, &v, 0, 0), 1_000);
     }
 
     #[test]

@@ -46,11 +46,13 @@ pub enum Rule {
     /// Its voice-over, spoken as fast as allowed, does not fit before the next cue (checked by `autosub lint
     /// --voiceover`, which synthesises every line; [`lint`] itself never reports it).
     VoiceoverTooLong,
+    /// The voice could not speak it (checked by `autosub lint --voiceover`; [`lint`] never reports it).
+    VoiceoverFailed,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 16] = [
         Rule::EmptyText,
         Rule::LineTooLong,
         Rule::TooManyLines,
@@ -66,6 +68,7 @@ impl Rule {
         Rule::StartOffset,
         Rule::LateEnd,
         Rule::VoiceoverTooLong,
+        Rule::VoiceoverFailed,
     ];
 
     /// The kebab-case id, e.g. `line-too-long`.
@@ -86,6 +89,7 @@ impl Rule {
             Rule::EmptyText => "empty-text",
             Rule::BadBreak => "bad-break",
             Rule::VoiceoverTooLong => "voiceover-too-long",
+            Rule::VoiceoverFailed => "voiceover-failed",
         }
     }
 }

@@ -93,24 +93,57 @@ fn decode_samples(
 
 /// Encodes mono samples as a 32-bit float WAV (no quantisation: for measurements by other programs).
 pub fn encode_f32(samples: &[f32], sample_rate: u32) -> Vec<u8> {
-    let data_len = samples.len() * 4;
-    let mut out = Vec::with_capacity(44 + data_len);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&((36 + data_len) as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&sample_rate.to_le_bytes());
-    out.extend_from_slice(&(sample_rate * 4).to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&32u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(data_len as u32).to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
+    let mut out = Vec::with_capacity(44 + samples.len() * 4);
+    write_f32(&mut out, samples, sample_rate).expect("writing to memory");
     out
+}
+
+/// Writes a mono 32-bit float WAV file to `w` as it goes (no copy of the samples in memory). Fails on more than
+/// the format's 4 GiB of data (over 6 hours at 48 kHz).
+pub fn write_f32(
+    w: &mut impl std::io::Write,
+    samples: &[f32],
+    sample_rate: u32,
+) -> std::io::Result<()> {
+    let data_len = u32::try_from(samples.len() * 4).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "audio too long for a WAV file (over 4 GiB)",
+        )
+    })?;
+    let mut head = Vec::with_capacity(44);
+    head.extend_from_slice(b"RIFF");
+    head.extend_from_slice(&data_len.saturating_add(36).to_le_bytes());
+    head.extend_from_slice(b"WAVEfmt ");
+    head.extend_from_slice(&16u32.to_le_bytes());
+    head.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
+    head.extend_from_slice(&1u16.to_le_bytes()); // mono
+    head.extend_from_slice(&sample_rate.to_le_bytes());
+    head.extend_from_slice(&(sample_rate * 4).to_le_bytes());
+    head.extend_from_slice(&4u16.to_le_bytes());
+    head.extend_from_slice(&32u16.to_le_bytes());
+    head.extend_from_slice(b"data");
+    head.extend_from_slice(&data_len.to_le_bytes());
+    w.write_all(&head)?;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    for chunk in samples.chunks(16 * 1024) {
+        buf.clear();
+        for s in chunk {
+            buf.extend_from_slice(&s.to_le_bytes());
+        }
+        w.write_all(&buf)?;
+    }
+    w.flush()
+}
+
+/// Writes a mono 32-bit float WAV file at `path`.
+pub fn write_f32_file(
+    path: &std::path::Path,
+    samples: &[f32],
+    sample_rate: u32,
+) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    write_f32(&mut f, samples, sample_rate)
 }
 
 #[cfg(test)]
