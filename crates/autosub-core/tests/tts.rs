@@ -455,7 +455,8 @@ fn dense_timeline_voiced_with_piper_fits_starts_on_time_and_is_level() {
         assert_eq!(v.lines[i].fit, Fit::Cut, "cue {i}");
     }
     assert!(v.overflows().count() >= 6, "{fits:?}");
-    assert!(fits.get("SpedUp").copied().unwrap_or(0) >= 1, "{fits:?}");
+    // Whether a line of this timeline lands just over its slot depends on Piper's run-to-run durations; the
+    // speed-up itself is checked on a line made for it, below.
     let (lo, hi) = loudness_values
         .iter()
         .fold((f64::MAX, f64::MIN), |(a, b), l| (a.min(*l), b.max(*l)));
@@ -632,4 +633,28 @@ fn install_voice_with_a_wrong_file_leaves_nothing_behind() {
             "{what}"
         );
     }
+}
+
+#[test]
+fn a_line_a_little_longer_than_its_slot_is_spoken_faster_to_fit() {
+    let text = "The children are playing in the garden behind the house.";
+    let speech = piper().synthesize(text, 1.0, &NullSink).unwrap();
+    let sr = speech.sample_rate;
+    let natural = dsp::trim(&speech.samples, sr).len() as u64 * 1000 / sr as u64;
+    // A slot of 92 % of the natural length, and nothing after it to borrow: it fits only if spoken faster.
+    let slot = natural * 92 / 100;
+    let cue = Cue::new(500, 500 + slot, vec![text.into()]);
+    let opts = VoiceoverOptions {
+        length_ms: Some(500 + slot),
+        ..Default::default()
+    };
+    let v = voiceover::build(&[cue], piper(), &opts, &NullSink).unwrap();
+    let l = &v.lines[0];
+    eprintln!("natural {natural} ms, slot {slot} ms: {l:?}");
+    assert!(l.speed > 1.05, "{l:?}");
+    assert!(l.end_ms <= 500 + slot, "{l:?}");
+    assert!(
+        l.fit == Fit::SpedUp || (l.fit == Fit::Cut && l.cut_ms * 10 <= slot),
+        "{l:?}"
+    );
 }
