@@ -70,16 +70,7 @@ fn a_link_to_an_mp4_is_processed_end_to_end() {
         "{srt_path}"
     );
     let srt = std::fs::read_to_string(srt_path).unwrap().to_lowercase();
-    // The words, wherever the cues break (a break may fall inside the phrase).
-    let text: Vec<&str> = srt
-        .lines()
-        .filter(|l| !l.contains("-->") && l.parse::<u32>().is_err())
-        .flat_map(|l| l.split_whitespace())
-        .collect();
-    assert!(
-        text.join(" ").contains("ask not what your country"),
-        "{srt}"
-    );
+    assert!(srt.contains("ask not what your country"), "{srt}");
     assert!(Path::new(summary["outputs"]["video"].as_str().unwrap()).is_file());
 
     // The second time the download comes from the cache: the server sees no new request for the file.
