@@ -174,15 +174,9 @@ fn long_silence_produces_no_text_and_no_drift() {
     let text = norm_words(&doc_text(&doc));
     let reference = norm_words("And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.");
     let twice: Vec<String> = reference.iter().chain(reference.iter()).cloned().collect();
-    // Every word of both halves, nothing dropped or added; at most one misheard (this test is about the silence:
-    // word accuracy is `jfk_is_word_perfect`'s and the WER test's. Whisper base's "ask not" / "asked not" on this
-    // clip flips with the encoder context's length: 586 positions gave "ask", 592 "asked").
-    assert_eq!(text.len(), twice.len(), "{text:?}");
-    assert!(edit_distance(&twice, &text) <= 1, "{text:?}");
+    assert_eq!(text, twice);
     // No drift: the second half's words start where the first half's did, plus 36 s (median over all words;
-    // single word times jitter by a few hundred ms, as Whisper's timestamps do, and so does their median with the
-    // encoder context: -80 ms at 586/570 positions, -160 at 592/576, -260 at 584/568. Drift after a long pause, the
-    // failure this guards against, is seconds).
+    // single word times jitter by a few hundred ms, as Whisper's timestamps do).
     let starts: Vec<f64> = words
         .iter()
         .map(|w| w["start_ms"].as_f64().unwrap())
@@ -194,7 +188,7 @@ fn long_silence_produces_no_text_and_no_drift() {
     diffs.sort_by(|a, b| a.total_cmp(b));
     let drift = diffs[n / 2];
     eprintln!("median drift after 25 s of silence: {drift:.0} ms (per word: {diffs:?})");
-    assert!(drift.abs() <= 300.0, "second half drifted by {drift} ms");
+    assert!(drift.abs() <= 150.0, "second half drifted by {drift} ms");
     assert!(
         starts[n] >= second_start - 400.0,
         "second half starts early: {}",
