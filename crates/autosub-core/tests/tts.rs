@@ -641,8 +641,11 @@ fn a_line_a_little_longer_than_its_slot_is_spoken_faster_to_fit() {
     let speech = piper().synthesize(text, 1.0, &NullSink).unwrap();
     let sr = speech.sample_rate;
     let natural = dsp::trim(&speech.samples, sr).len() as u64 * 1000 / sr as u64;
-    // A slot of 92 % of the natural length, and nothing after it to borrow: it fits only if spoken faster.
-    let slot = natural * 92 / 100;
+    // A slot of 88 % of the natural length, and nothing after it to borrow: it fits only if spoken faster. (Piper
+    // samples noise, so the build's own synthesis differs: 2330-2519 ms over 10 syntheses of this line. At 88 %
+    // every one of them needs a speed-up over 1.05; at 80 % even 1.35 did not always fit, as Piper's speed-up
+    // shortens a line by only about 1.2x.)
+    let slot = natural * 88 / 100;
     let cue = Cue::new(500, 500 + slot, vec![text.into()]);
     let opts = VoiceoverOptions {
         length_ms: Some(500 + slot),
