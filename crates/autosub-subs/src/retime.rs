@@ -40,12 +40,71 @@ impl Sentence {
     }
 }
 
-fn ends_sentence(text: &str) -> bool {
-    let t = text.trim_end_matches(['"', '\'', ')', '»', '”', '’', ']']);
-    t.ends_with(['.', '!', '?', '…', '。', '！', '？'])
+/// Titles that stand before a name: their full stop never ends a sentence ("Mr. Quilter", "Dr. Watson").
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "prof", "st", "mt", "gen", "col", "capt", "lt", "sgt", "rev", "hon",
+    "gov", "sen", "rep", "messrs", "mme", "mlle", "hr", "fr", "frau", "sr", "sra", "srta", "г-н",
+    "г-жа", "проф", "акад", "ул", "им", "тов",
+];
+
+/// Abbreviations that usually sit inside a sentence; their full stop ends one only before a capital letter.
+const ABBREVIATIONS: &[&str] = &[
+    "vs", "etc", "approx", "cf", "ca", "incl", "esp", "fig", "vol", "ch", "no", "nos", "pp", "jr",
+    "inc", "ltd", "co", "corp", "bzw", "usw", "ggf", "см", "напр", "стр", "рис", "др", "пр", "гг",
+    "вв", "тыс", "млн", "млрд",
+];
+
+/// Whether `word` (one word as the recogniser wrote it) ends a sentence, given the word after it: at `.`, `!`,
+/// `?`, `…` (and CJK full stops), except after a title or an initial ("Mr.", "F."), and after an abbreviation,
+/// a dotted acronym ("e.g.", "U.S.", "т.е.") or any full stop when the next word starts in lower case.
+fn ends_sentence(word: &str, next: Option<&str>) -> bool {
+    let t = word
+        .trim()
+        .trim_end_matches(['"', '\'', ')', '»', '”', '’', ']']);
+    if !t.ends_with(['.', '!', '?', '…', '。', '！', '？']) {
+        return false;
+    }
+    if !t.ends_with('.') || t.ends_with("..") {
+        return true;
+    }
+    let next_starts_lower = next
+        .and_then(|n| {
+            n.trim_start()
+                .trim_start_matches(['"', '\'', '(', '«', '“', '‘', '['])
+                .chars()
+                .next()
+        })
+        .is_some_and(|c| c.is_lowercase() || c.is_ascii_digit());
+    if next_starts_lower {
+        return false;
+    }
+    let stem = t
+        .trim_end_matches('.')
+        .trim_start_matches(['"', '\'', '(', '«', '“', '‘', '[']);
+    let lower = stem.to_lowercase();
+    let mut letters = stem.chars();
+    let initial = matches!((letters.next(), letters.next()), (Some(c), None) if c.is_uppercase());
+    if initial || TITLES.contains(&lower.as_str()) {
+        return false;
+    }
+    let dotted = stem.contains('.')
+        && stem
+            .split('.')
+            .all(|p| p.chars().count() <= 2 && !p.is_empty());
+    if dotted || ABBREVIATIONS.contains(&lower.as_str()) {
+        // Ends a sentence only if the next word is capitalised (or there is none).
+        return next.is_none_or(|n| {
+            n.trim_start()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_uppercase())
+        });
+    }
+    true
 }
 
-/// Groups words into sentences: a sentence ends at `.`, `!`, `?`, `…` (and CJK full stops), at a pause of
+/// Groups words into sentences: a sentence ends at `.`, `!`, `?`, `…` (and CJK full stops) but not after a
+/// title, an initial or an abbreviation inside the sentence (see [`ends_sentence`]), at a pause of
 /// [`SENTENCE_PAUSE_MS`] or more, or after [`MAX_SENTENCE_WORDS`] words.
 pub fn sentences(words: &[Word]) -> Vec<Sentence> {
     let mut out: Vec<Sentence> = Vec::new();
@@ -61,14 +120,15 @@ pub fn sentences(words: &[Word]) -> Vec<Sentence> {
             cur.clear();
         }
     };
-    for w in words {
+    for (i, w) in words.iter().enumerate() {
         if let Some(prev) = cur.last() {
             if w.start_ms.saturating_sub(prev.end_ms) >= SENTENCE_PAUSE_MS {
                 flush(&mut cur, &mut out);
             }
         }
         cur.push(w.clone());
-        if ends_sentence(w.text.trim()) || cur.len() >= MAX_SENTENCE_WORDS {
+        let next = words.get(i + 1).map(|n| n.text.as_str());
+        if ends_sentence(&w.text, next) || cur.len() >= MAX_SENTENCE_WORDS {
             flush(&mut cur, &mut out);
         }
     }
@@ -225,6 +285,57 @@ mod tests {
         assert_eq!(
             s.iter().map(|s| s.words.len()).collect::<Vec<_>>(),
             vec![60, 60, 10]
+        );
+    }
+
+    fn texts(line: &str) -> Vec<String> {
+        let words: Vec<Word> = line
+            .split_inclusive(' ')
+            .enumerate()
+            .map(|(i, t)| {
+                w(
+                    &format!(" {}", t.trim()),
+                    i as u64 * 300,
+                    i as u64 * 300 + 200,
+                )
+            })
+            .collect();
+        sentences(&words).into_iter().map(|s| s.text).collect()
+    }
+
+    #[test]
+    fn titles_initials_and_abbreviations_do_not_end_sentences() {
+        assert_eq!(
+            texts("Mr. Quilter is the apostle of the middle classes. He is."),
+            [
+                "Mr. Quilter is the apostle of the middle classes.",
+                "He is."
+            ]
+        );
+        assert_eq!(
+            texts("John F. Kennedy spoke to Dr. Watson in St. Louis."),
+            ["John F. Kennedy spoke to Dr. Watson in St. Louis."]
+        );
+        assert_eq!(
+            texts("Bring tools, e.g. a hammer, etc. and come at 5 p.m. today. Thanks!"),
+            [
+                "Bring tools, e.g. a hammer, etc. and come at 5 p.m. today.",
+                "Thanks!"
+            ]
+        );
+        // An abbreviation before a capital, or last, still ends its sentence.
+        assert_eq!(
+            texts("We met in the U.S. Then we left, etc."),
+            ["We met in the U.S.", "Then we left, etc."]
+        );
+        assert_eq!(
+            texts("Это т.е. пример. Проф. Иванов пришёл. Вот и всё..."),
+            ["Это т.е. пример.", "Проф. Иванов пришёл.", "Вот и всё..."]
+        );
+        // Ordinary full stops, and other enders, are not affected.
+        assert_eq!(
+            texts("It is done. Go! Why? (Yes.) No."),
+            ["It is done.", "Go!", "Why?", "(Yes.)", "No."]
         );
     }
 
