@@ -36,11 +36,13 @@ fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) and re-run" >&2; exit 1; }
 
 # --- build -------------------------------------------------------------------------------------------------------
-# whisper.cpp is built with llamafile's matrix kernels (GGML_LLAMAFILE, set in .cargo/config.toml). whisper-rs-sys
-# does not rebuild when that setting changes, so a build folder made before it is cleaned once.
+# whisper.cpp is built with llamafile's matrix kernels (GGML_LLAMAFILE) and its beam search patched
+# (scripts/whisper-cpp/beam-topk.cmake), both set in .cargo/config.toml. whisper-rs-sys does not rebuild when those
+# settings change, so a build folder made before them is cleaned once.
 for cache in "$CARGO_TARGET_DIR"/release/build/whisper-rs-sys-*/out/build/CMakeCache.txt; do
-  if [ -f "$cache" ] && ! grep -q '^GGML_LLAMAFILE:BOOL=ON' "$cache"; then
-    say "rebuilding whisper.cpp with GGML_LLAMAFILE=ON"
+  src="${cache%/build/CMakeCache.txt}/whisper.cpp/src/whisper.cpp"
+  if [ -f "$cache" ] && { ! grep -q '^GGML_LLAMAFILE:BOOL=ON' "$cache" || ! grep -q 'autosub-patch: beam-topk' "$src"; }; then
+    say "rebuilding whisper.cpp with GGML_LLAMAFILE=ON and the beam-search patch"
     cargo clean --release -p whisper-rs-sys
     break
   fi
