@@ -74,13 +74,19 @@ fn detection_chunk(groups: &[Chunk], max_ms: u64) -> Chunk {
     Chunk { pieces }
 }
 
-/// Encoder context (in 20 ms positions) for a window of `len_ms` of audio.
+/// Encoder context (in 20 ms positions) for a window of `len_ms` of audio: a multiple of [`CTX_ALIGN`], at most
+/// Whisper's 1500.
 fn audio_ctx_for(len_ms: u64) -> i32 {
-    (len_ms + CTX_TAIL_MS)
-        .max(MIN_CTX_MS)
-        .div_ceil(20)
-        .min(1500) as i32
+    let positions = (len_ms + CTX_TAIL_MS).max(MIN_CTX_MS).div_ceil(20);
+    (positions.div_ceil(CTX_ALIGN) * CTX_ALIGN).min(1500) as i32
 }
+
+/// Encoder contexts are rounded up to a multiple of this many positions. ggml's fast matrix kernels (llamafile's
+/// tinyBLAS) take an f16 product only when its inner dimension is a multiple of 8 and its rows a multiple of 4; the
+/// attention products over the audio (the encoder's and the decoder's cross-attention) have the context as one of
+/// those dimensions, and with any other length fall back to ggml's dot-product loops. 8 is the least padding that
+/// serves both. Measured by `scripts/bench/transcribe.sh`; see docs/PERFORMANCE.md.
+const CTX_ALIGN: u64 = 8;
 
 fn ms_to_samples(ms: u64) -> usize {
     (ms * crate::media::SAMPLE_RATE as u64 / 1000) as usize
@@ -1022,5 +1028,24 @@ mod tests {
         assert!(validate_language("ru").is_ok());
         assert!(validate_language("xx").is_err());
         assert!(validate_language("auto").is_err());
+    }
+
+    #[test]
+    fn encoder_contexts_are_aligned_cover_the_window_and_stay_within_whisper() {
+        // 10 s minimum: 500 positions, rounded up to 504.
+        assert_eq!(audio_ctx_for(0), 504);
+        assert_eq!(audio_ctx_for(7_200), 504);
+        // 13.5 s + 1 s of tail = 725 positions -> 728; 11 s + 1 s = 600, already aligned.
+        assert_eq!(audio_ctx_for(13_500), 728);
+        assert_eq!(audio_ctx_for(11_000), 600);
+        for len in (0..40_000).step_by(37) {
+            let ctx = audio_ctx_for(len) as u64;
+            assert!(ctx <= 1500, "{len}: {ctx}");
+            if ctx < 1500 {
+                assert_eq!(ctx % CTX_ALIGN, 0, "{len}: {ctx}");
+                assert!(ctx * 20 >= len + CTX_TAIL_MS, "{len}: {ctx}");
+            }
+        }
+        assert_eq!(audio_ctx_for(60_000), 1500);
     }
 }
