@@ -43,20 +43,31 @@ impl Sentence {
 /// Titles that stand before a name: their full stop never ends a sentence ("Mr. Quilter", "Dr. Watson").
 const TITLES: &[&str] = &[
     "mr", "mrs", "ms", "dr", "prof", "st", "mt", "gen", "col", "capt", "lt", "sgt", "rev", "hon",
-    "gov", "sen", "rep", "messrs", "mme", "mlle", "hr", "fr", "frau", "sr", "sra", "srta", "г-н",
-    "г-жа", "проф", "акад", "ул", "им", "тов",
+    "gov", "sen", "rep", "messrs", "mme", "mlle", "hr", "fr", "sr", "sra", "srta", "проф", "акад",
+    "ул", "тов",
 ];
 
-/// Abbreviations that usually sit inside a sentence; their full stop ends one only before a capital letter.
-const ABBREVIATIONS: &[&str] = &[
-    "vs", "etc", "approx", "cf", "ca", "incl", "esp", "fig", "vol", "ch", "no", "nos", "pp", "jr",
-    "inc", "ltd", "co", "corp", "bzw", "usw", "ggf", "см", "напр", "стр", "рис", "др", "пр", "гг",
-    "вв", "тыс", "млн", "млрд",
+/// Abbreviations that stand inside a sentence, before whatever comes next, a name included ("Kramer vs. Kramer",
+/// "e.g. London"): their full stop never ends a sentence either.
+const NEVER_LAST: &[&str] = &[
+    "vs", "cf", "viz", "e.g", "i.e", "т.е", "т.к", "т.н", "напр", "см",
 ];
+
+/// Abbreviations that usually sit inside a sentence but can end one: their full stop ends it before a capital
+/// letter or at the end of the text ("…and so on, etc. Then…").
+const ABBREVIATIONS: &[&str] = &[
+    "etc", "approx", "ca", "incl", "esp", "fig", "vol", "ch", "no", "nos", "pp", "jr", "inc",
+    "ltd", "co", "corp", "bzw", "usw", "ggf", "стр", "рис", "др", "пр", "гг", "вв", "тыс", "млн",
+    "млрд",
+];
+
+const OPENERS: [char; 7] = ['"', '\'', '(', '«', '“', '‘', '['];
 
 /// Whether `word` (one word as the recogniser wrote it) ends a sentence, given the word after it: at `.`, `!`,
-/// `?`, `…` (and CJK full stops), except after a title or an initial ("Mr.", "F."), and after an abbreviation,
-/// a dotted acronym ("e.g.", "U.S.", "т.е.") or any full stop when the next word starts in lower case.
+/// `?`, `…` (and CJK full stops), except a full stop
+/// - before a word that starts in lower case or with a digit ("5 p.m. today", "No. 5");
+/// - after a title, an initial or an abbreviation that stands inside sentences ("Mr.", "F.", "vs.", "e.g.");
+/// - after another abbreviation or a dotted acronym ("etc.", "U.S."), unless a capital follows or nothing does.
 fn ends_sentence(word: &str, next: Option<&str>) -> bool {
     let t = word
         .trim()
@@ -67,24 +78,18 @@ fn ends_sentence(word: &str, next: Option<&str>) -> bool {
     if !t.ends_with('.') || t.ends_with("..") {
         return true;
     }
-    let next_starts_lower = next
-        .and_then(|n| {
-            n.trim_start()
-                .trim_start_matches(['"', '\'', '(', '«', '“', '‘', '['])
-                .chars()
-                .next()
-        })
-        .is_some_and(|c| c.is_lowercase() || c.is_ascii_digit());
-    if next_starts_lower {
+    // The next word's first letter or digit, past any opening quote or bracket.
+    let next_first = next.and_then(|n| n.trim_start().trim_start_matches(OPENERS).chars().next());
+    if next_first.is_some_and(|c| c.is_lowercase() || c.is_ascii_digit()) {
         return false;
     }
-    let stem = t
-        .trim_end_matches('.')
-        .trim_start_matches(['"', '\'', '(', '«', '“', '‘', '[']);
+    let stem = t.trim_end_matches('.').trim_start_matches(OPENERS);
     let lower = stem.to_lowercase();
     let mut letters = stem.chars();
-    let initial = matches!((letters.next(), letters.next()), (Some(c), None) if c.is_uppercase());
-    if initial || TITLES.contains(&lower.as_str()) {
+    // A single capital is an initial ("John F. Kennedy"), except the pronoun ("So do I.").
+    let initial =
+        matches!((letters.next(), letters.next()), (Some(c), None) if c.is_uppercase() && c != 'I');
+    if initial || TITLES.contains(&lower.as_str()) || NEVER_LAST.contains(&lower.as_str()) {
         return false;
     }
     let dotted = stem.contains('.')
@@ -92,13 +97,7 @@ fn ends_sentence(word: &str, next: Option<&str>) -> bool {
             .split('.')
             .all(|p| p.chars().count() <= 2 && !p.is_empty());
     if dotted || ABBREVIATIONS.contains(&lower.as_str()) {
-        // Ends a sentence only if the next word is capitalised (or there is none).
-        return next.is_none_or(|n| {
-            n.trim_start()
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_uppercase())
-        });
+        return next_first.is_none_or(|c| c.is_uppercase());
     }
     true
 }
@@ -331,6 +330,15 @@ mod tests {
         assert_eq!(
             texts("Это т.е. пример. Проф. Иванов пришёл. Вот и всё..."),
             ["Это т.е. пример.", "Проф. Иванов пришёл.", "Вот и всё..."]
+        );
+        assert_eq!(
+            texts("Kramer vs. Kramer, i.e. Hollywood. So do I. We met in the U.S. «Потом"),
+            [
+                "Kramer vs. Kramer, i.e. Hollywood.",
+                "So do I.",
+                "We met in the U.S.",
+                "«Потом"
+            ]
         );
         // Ordinary full stops, and other enders, are not affected.
         assert_eq!(
