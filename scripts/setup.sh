@@ -41,7 +41,7 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://ru
 # settings change, so a build folder made before them is cleaned once.
 for cache in "$CARGO_TARGET_DIR"/release/build/whisper-rs-sys-*/out/build/CMakeCache.txt; do
   src="${cache%/build/CMakeCache.txt}/whisper.cpp/src/whisper.cpp"
-  if [ -f "$cache" ] && { ! grep -q '^GGML_LLAMAFILE:BOOL=ON' "$cache" || ! grep -q 'autosub-patch: beam-topk' "$src"; }; then
+  if [ -f "$cache" ] && { ! grep -q '^GGML_LLAMAFILE:BOOL=ON' "$cache" || ! grep -qs 'autosub-patch v2: beam-topk' "$src"; }; then
     say "rebuilding whisper.cpp with GGML_LLAMAFILE=ON and the beam-search patch"
     cargo clean --release -p whisper-rs-sys
     break

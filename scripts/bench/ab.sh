@@ -9,22 +9,27 @@
 # CLIP defaults to the 60 s English clip of make-clip.sh (built into $BENCH_WORK) and the 60 s Russian corpus clip.
 # Environment: BENCH_RUNS (default 7), THREADS (2), AB_ARGS (extra transcribe arguments, default
 # "--model base-q8_0"), BENCH_WORK (folder for clips and outputs, default a new one under /tmp),
-# AUTOSUB_MODELS_DIR (default: what BIN_A's `models path` says).
+# AUTOSUB_MODELS_DIR (default: what BIN_A's `models path` says), CORPUS (default ../shared/corpus).
+# Each build needs its own CARGO_TARGET_DIR (or a copy of its binary): whisper-rs-sys does not rebuild when only
+# the whisper.cpp patch or the GGML_* settings change.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+export LC_NUMERIC=C
 [ $# -ge 2 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
-A="$1" B="$2"; shift 2
+for f in "$@"; do [ -e "$f" ] || { echo "ab.sh: no such file: $f" >&2; exit 2; }; done
+A="$(realpath "$1")" B="$(realpath "$2")"; shift 2
 for b in "$A" "$B"; do [ -x "$b" ] || { echo "ab.sh: not an executable: $b" >&2; exit 2; }; done
+CLIPS=()
+for c in "$@"; do CLIPS+=("$(realpath "$c")"); done
+cd "$(dirname "$0")/../.."
 RUNS="${BENCH_RUNS:-7}"
 THREADS="${THREADS:-2}"
 read -r -a EXTRA <<< "${AB_ARGS:---model base-q8_0}"
 WORK="${BENCH_WORK:-$(mktemp -d /tmp/autosub-ab.XXXXXX)}"
 mkdir -p "$WORK"
 export AUTOSUB_MODELS_DIR="${AUTOSUB_MODELS_DIR:-$("$A" models path)}"
-CORPUS="${AUTOSUB_CORPUS:-$(cd .. && pwd)/shared/corpus}"
-CLIPS=("$@")
+CORPUS="${CORPUS:-$(cd .. && pwd)/shared/corpus}"
 if [ ${#CLIPS[@]} -eq 0 ]; then
-  [ -f "$WORK/en60.wav" ] || scripts/bench/make-clip.sh "$WORK/en60.wav" >&2
+  [ -f "$WORK/en60.wav" ] || CORPUS="$CORPUS" scripts/bench/make-clip.sh "$WORK/en60.wav" >&2
   CLIPS=("$WORK/en60.wav" "$CORPUS/speech/untranscribed/ru_silero_vad_60s.wav")
 fi
 

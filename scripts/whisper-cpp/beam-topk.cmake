@@ -9,10 +9,11 @@
 # temperature fallback still samples. See docs/DECISIONS.md ("whisper.cpp beam search").
 #
 # Each replaced text must be found exactly once; if whisper-rs-sys changes the code, the build stops here instead
-# of silently building an unpatched decoder.
+# of silently building an unpatched decoder. The marker carries a version: when this file changes, bump it here and
+# in scripts/setup.sh, which then rebuilds a whisper-rs-sys build folder patched by an older version.
 
 set(_autosub_src "${CMAKE_SOURCE_DIR}/src/whisper.cpp")
-set(_autosub_marker "autosub-patch: beam-topk")
+set(_autosub_marker "autosub-patch v2: beam-topk")
 
 if(EXISTS "${_autosub_src}")
   file(READ "${_autosub_src}" _autosub_text)
@@ -26,7 +27,7 @@ if(EXISTS "${_autosub_src}")
             whisper_context & ctx,
             whisper_decoder & decoder,
                         int   k,
-                       bool   best) { // autosub-patch: beam-topk]=])
+                       bool   best) { // autosub-patch v2: beam-topk]=])
     set(_autosub_old_2 [=[    std::discrete_distribution<> dist(probs.begin(), probs.end());
 
     for (int i = 0; i < k; ++i) {
@@ -39,8 +40,8 @@ if(EXISTS "${_autosub_src}")
 
     for (int i = 0; i < k; ++i) {
         // autosub-patch: at temperature 0, the k most likely tokens (logits_id is sorted above); never a token
-        // that the logit filters ruled out
-        if (best && logits_id[i].first == -INFINITY) {
+        // that the logit filters ruled out, but always one candidate (the caller needs at least one)
+        if (best && i > 0 && logits_id[i].first == -INFINITY) {
             break;
         }
         const auto id = best ? logits_id[i].second : dist(decoder.rng);]=])
