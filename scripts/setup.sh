@@ -39,9 +39,12 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://ru
 # whisper.cpp is built with llamafile's matrix kernels (GGML_LLAMAFILE) and its beam search patched
 # (scripts/whisper-cpp/beam-topk.cmake), both set in .cargo/config.toml. whisper-rs-sys does not rebuild when those
 # settings change, so a build folder made before them is cleaned once.
+# The patch's marker (with its version) is read from the patch itself.
+patch_marker="$(sed -n 's/^set(_autosub_marker "\(.*\)")$/\1/p' scripts/whisper-cpp/beam-topk.cmake)"
+[ -n "$patch_marker" ] || { echo "setup: no _autosub_marker in scripts/whisper-cpp/beam-topk.cmake" >&2; exit 1; }
 for cache in "$CARGO_TARGET_DIR"/release/build/whisper-rs-sys-*/out/build/CMakeCache.txt; do
   src="${cache%/build/CMakeCache.txt}/whisper.cpp/src/whisper.cpp"
-  if [ -f "$cache" ] && { ! grep -q '^GGML_LLAMAFILE:BOOL=ON' "$cache" || ! grep -qs 'autosub-patch v2: beam-topk' "$src"; }; then
+  if [ -f "$cache" ] && { ! grep -q '^GGML_LLAMAFILE:BOOL=ON' "$cache" || ! grep -qsF "$patch_marker" "$src"; }; then
     say "rebuilding whisper.cpp with GGML_LLAMAFILE=ON and the beam-search patch"
     cargo clean --release -p whisper-rs-sys
     break

@@ -34,6 +34,7 @@ if [ ${#CLIPS[@]} -eq 0 ]; then
 fi
 
 now() { date +%s.%N; }
+med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 text_of() { python3 -c 'import json,sys; print("".join(w["text"] for w in json.load(open(sys.argv[1]))["words"]).strip())' "$1"; }
 
 echo "A: $A"
@@ -52,7 +53,6 @@ for clip in "${CLIPS[@]}"; do
       printf '%s run %d %s: %.2f s\n' "$name" "$r" "$side" "$t" >&2
     done
   done
-  med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
   ma=$(med "${ta[@]}") mb=$(med "${tb[@]}")
   same="same text"; [ "$(text_of "$WORK/A.json")" = "$(text_of "$WORK/B.json")" ] || same="TEXT DIFFERS"
   printf '%s: A median %.2f s, B median %.2f s, B/A %.3f; %s\n' "$name" "$ma" "$mb" "$(awk -v a="$ma" -v b="$mb" 'BEGIN {print b / a}')" "$same"

@@ -9,8 +9,8 @@
 # temperature fallback still samples. See docs/DECISIONS.md ("whisper.cpp beam search").
 #
 # Each replaced text must be found exactly once; if whisper-rs-sys changes the code, the build stops here instead
-# of silently building an unpatched decoder. The marker carries a version: when this file changes, bump it here and
-# in scripts/setup.sh, which then rebuilds a whisper-rs-sys build folder patched by an older version.
+# of silently building an unpatched decoder. The marker carries a version: when this file changes, bump it (in both
+# places below); scripts/setup.sh reads it from here and rebuilds a whisper-rs-sys build folder without it.
 
 set(_autosub_src "${CMAKE_SOURCE_DIR}/src/whisper.cpp")
 set(_autosub_marker "autosub-patch v2: beam-topk")

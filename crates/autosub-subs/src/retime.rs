@@ -15,7 +15,7 @@
 //! assert_eq!(cues[0].lines, vec!["Hallo Welt."]);
 //! ```
 
-use crate::text::{collapse_ws, is_no_space_script};
+use crate::text::{collapse_ws, ends_sentence, is_no_space_script};
 use crate::{Cue, Word};
 
 /// A pause this long ends a sentence even without punctuation.
@@ -40,70 +40,8 @@ impl Sentence {
     }
 }
 
-/// Titles that stand before a name: their full stop never ends a sentence ("Mr. Quilter", "Dr. Watson").
-const TITLES: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "prof", "st", "mt", "gen", "col", "capt", "lt", "sgt", "rev", "hon",
-    "gov", "sen", "rep", "messrs", "mme", "mlle", "hr", "fr", "sr", "sra", "srta", "проф", "акад",
-    "ул", "тов",
-];
-
-/// Abbreviations that stand inside a sentence, before whatever comes next, a name included ("Kramer vs. Kramer",
-/// "e.g. London"): their full stop never ends a sentence either.
-const NEVER_LAST: &[&str] = &[
-    "vs", "cf", "viz", "e.g", "i.e", "т.е", "т.к", "т.н", "напр", "см",
-];
-
-/// Abbreviations that usually sit inside a sentence but can end one: their full stop ends it before a capital
-/// letter or at the end of the text ("…and so on, etc. Then…").
-const ABBREVIATIONS: &[&str] = &[
-    "etc", "approx", "ca", "incl", "esp", "fig", "vol", "ch", "no", "nos", "pp", "jr", "inc",
-    "ltd", "co", "corp", "bzw", "usw", "ggf", "стр", "рис", "др", "пр", "гг", "вв", "тыс", "млн",
-    "млрд",
-];
-
-const OPENERS: [char; 7] = ['"', '\'', '(', '«', '“', '‘', '['];
-
-/// Whether `word` (one word as the recogniser wrote it) ends a sentence, given the word after it: at `.`, `!`,
-/// `?`, `…` (and CJK full stops), except a full stop
-/// - before a word that starts in lower case or with a digit ("5 p.m. today", "No. 5");
-/// - after a title, an initial or an abbreviation that stands inside sentences ("Mr.", "F.", "vs.", "e.g.");
-/// - after another abbreviation or a dotted acronym ("etc.", "U.S."), unless a capital follows or nothing does.
-fn ends_sentence(word: &str, next: Option<&str>) -> bool {
-    let t = word
-        .trim()
-        .trim_end_matches(['"', '\'', ')', '»', '”', '’', ']']);
-    if !t.ends_with(['.', '!', '?', '…', '。', '！', '？']) {
-        return false;
-    }
-    if !t.ends_with('.') || t.ends_with("..") {
-        return true;
-    }
-    // The next word's first letter or digit, past any opening quote or bracket.
-    let next_first = next.and_then(|n| n.trim_start().trim_start_matches(OPENERS).chars().next());
-    if next_first.is_some_and(|c| c.is_lowercase() || c.is_ascii_digit()) {
-        return false;
-    }
-    let stem = t.trim_end_matches('.').trim_start_matches(OPENERS);
-    let lower = stem.to_lowercase();
-    let mut letters = stem.chars();
-    // A single capital is an initial ("John F. Kennedy"), except the pronoun ("So do I.").
-    let initial =
-        matches!((letters.next(), letters.next()), (Some(c), None) if c.is_uppercase() && c != 'I');
-    if initial || TITLES.contains(&lower.as_str()) || NEVER_LAST.contains(&lower.as_str()) {
-        return false;
-    }
-    let dotted = stem.contains('.')
-        && stem
-            .split('.')
-            .all(|p| p.chars().count() <= 2 && !p.is_empty());
-    if dotted || ABBREVIATIONS.contains(&lower.as_str()) {
-        return next_first.is_none_or(|c| c.is_uppercase());
-    }
-    true
-}
-
 /// Groups words into sentences: a sentence ends at `.`, `!`, `?`, `…` (and CJK full stops) but not after a
-/// title, an initial or an abbreviation inside the sentence (see [`ends_sentence`]), at a pause of
+/// title, an initial or an abbreviation inside the sentence (see `text::ends_sentence`), at a pause of
 /// [`SENTENCE_PAUSE_MS`] or more, or after [`MAX_SENTENCE_WORDS`] words.
 pub fn sentences(words: &[Word]) -> Vec<Sentence> {
     let mut out: Vec<Sentence> = Vec::new();
@@ -289,15 +227,9 @@ mod tests {
 
     fn texts(line: &str) -> Vec<String> {
         let words: Vec<Word> = line
-            .split_inclusive(' ')
+            .split(' ')
             .enumerate()
-            .map(|(i, t)| {
-                w(
-                    &format!(" {}", t.trim()),
-                    i as u64 * 300,
-                    i as u64 * 300 + 200,
-                )
-            })
+            .map(|(i, t)| w(&format!(" {t}"), i as u64 * 300, i as u64 * 300 + 200))
             .collect();
         sentences(&words).into_iter().map(|s| s.text).collect()
     }

@@ -191,10 +191,76 @@ const UNITS: &[&str] = &[
     "евро",
 ];
 
-/// Common abbreviations whose period is not a sentence end.
+/// Abbreviations whose period [`classify_break`] treats as inside a name ("Mr. | Smith"): the segmenter's own,
+/// narrower list (line breaks); [`ends_sentence`] has the translator's fuller rule.
 const ABBREVIATIONS: &[&str] = &[
     "mr.", "mrs.", "ms.", "dr.", "st.", "prof.", "sr.", "jr.", "mt.", "vs.",
 ];
+
+/// Titles that stand before a name: their full stop never ends a sentence ("Mr. Quilter", "Dr. Watson").
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "prof", "st", "mt", "gen", "col", "capt", "lt", "sgt", "rev", "hon",
+    "gov", "sen", "rep", "messrs", "mme", "mlle", "hr", "fr", "sr", "sra", "srta", "проф", "акад",
+    "ул", "тов",
+];
+
+/// Abbreviations that stand inside a sentence, before whatever comes next, a name included ("Kramer vs. Kramer",
+/// "e.g. London"): their full stop never ends a sentence either.
+const NEVER_LAST: &[&str] = &[
+    "vs", "cf", "viz", "e.g", "i.e", "т.е", "т.к", "т.н", "напр", "см",
+];
+
+/// Abbreviations that usually sit inside a sentence but can end one: their full stop ends it before a capital
+/// letter or at the end of the text ("…and so on, etc. Then…").
+const SOFT_ABBREVIATIONS: &[&str] = &[
+    "etc", "approx", "ca", "incl", "esp", "fig", "vol", "ch", "no", "nos", "pp", "jr", "inc",
+    "ltd", "co", "corp", "bzw", "usw", "ggf", "стр", "рис", "др", "пр", "гг", "вв", "тыс", "млн",
+    "млрд",
+];
+
+/// Whether `word` (one word as the recogniser wrote it) ends a sentence, given the word after it (`None`: the end
+/// of the text): at [`SENTENCE_END`] marks, except a full stop
+/// - before a word that starts in lower case or with a digit ("5 p.m. today", "No. 5");
+/// - after a title, an initial or an abbreviation that stands inside sentences ("Mr.", "F.", "vs.", "e.g.");
+/// - after another abbreviation or a dotted acronym ("etc.", "U.S."), unless a capital follows or nothing does.
+pub(crate) fn ends_sentence(word: &str, next: Option<&str>) -> bool {
+    let t = word.trim().trim_end_matches(|c| CLOSERS.contains(c));
+    if !t.chars().last().is_some_and(|c| SENTENCE_END.contains(c)) {
+        return false;
+    }
+    if !t.ends_with('.') || t.ends_with("..") {
+        return true;
+    }
+    // The next word's first letter or digit, past any opening quote or bracket.
+    let next_first = next.and_then(|n| {
+        n.trim_start()
+            .trim_start_matches(|c| OPENERS.contains(c))
+            .chars()
+            .next()
+    });
+    if next_first.is_some_and(|c| c.is_lowercase() || c.is_ascii_digit()) {
+        return false;
+    }
+    let stem = t
+        .trim_end_matches('.')
+        .trim_start_matches(|c| OPENERS.contains(c));
+    let lower = stem.to_lowercase();
+    let mut letters = stem.chars();
+    // A single capital is an initial ("John F. Kennedy"), except the pronoun ("So do I.").
+    let initial =
+        matches!((letters.next(), letters.next()), (Some(c), None) if c.is_uppercase() && c != 'I');
+    if initial || TITLES.contains(&lower.as_str()) || NEVER_LAST.contains(&lower.as_str()) {
+        return false;
+    }
+    let dotted = stem.contains('.')
+        && stem
+            .split('.')
+            .all(|p| p.chars().count() <= 2 && !p.is_empty());
+    if dotted || SOFT_ABBREVIATIONS.contains(&lower.as_str()) {
+        return next_first.is_none_or(|c| c.is_uppercase());
+    }
+    true
+}
 
 /// Lower-cased word without surrounding punctuation.
 fn core_word(token: &str) -> String {
