@@ -31,6 +31,10 @@ const CUE_COST: f64 = 6.0;
 const OVERSIZE_COST: f64 = 50.0;
 /// Cost of a boundary where the previous cue cannot get its minimum duration / reading time.
 const INFEASIBLE_COST: f64 = 1000.0;
+/// Cost of a line break `lint` flags (a line ending on an article, preposition or conjunction, a number split
+/// from its unit). It is dearer than any timing compromise: fast speech makes cues too fast whatever their
+/// line breaks are, so trading a clean break for a fuller cue only adds a violation.
+const BAD_BREAK_COST: f64 = 100_000.0;
 /// Times and limits are clamped to this (about 35 years) so arithmetic can never overflow.
 const MAX_MS: u64 = 1 << 40;
 
@@ -239,7 +243,7 @@ fn line_break_cost(kind: BreakKind) -> f64 {
         BreakKind::Phrase => 2.5,
         BreakKind::Plain => 4.0,
         BreakKind::Name => 30.0,
-        BreakKind::Dangling | BreakKind::NumberUnit => 40.0,
+        BreakKind::Dangling | BreakKind::NumberUnit => BAD_BREAK_COST,
     }
 }
 

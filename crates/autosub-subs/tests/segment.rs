@@ -716,3 +716,28 @@ fn required_duration_overflowed_on_huge_min_duration() {
     let cues = segment(&speak("overflow me please", 0, 14.0), &p);
     assert_eq!(cues.len(), 1);
 }
+
+#[test]
+fn fast_speech_traded_clean_line_breaks_for_fuller_cues() {
+    // Above 17 cps every cue boundary costs reading time, and the segmenter used to take the fullest cues it
+    // could, even when the only break that fits them ends a line on "by" or "and" (a CI run hit one on Piper's
+    // speech). Speed violations are the speech's; layout violations are the segmenter's and must not appear.
+    let p = Profile::standard();
+    let mut rng = Rng(0x5eed_1234_abcd_0003);
+    let mut seen = std::collections::BTreeMap::new();
+    for n in 0..300 {
+        let cps = rng.range(17.0, 26.0);
+        let words = generate(&mut rng, cps, n % 2 == 0);
+        let cues = segment(&words, &p);
+        assert_eq!(all_words(&cues), words);
+        for v in lint(&cues, &p) {
+            *seen.entry(v.rule.id()).or_insert(0) += 1;
+            assert!(
+                matches!(v.rule, Rule::TooFast | Rule::TooShort),
+                "stream {n} at {cps:.1} cps: {v}\n{:#?}",
+                texts(&cues)
+            );
+        }
+    }
+    assert!(seen.contains_key("too-fast"), "{seen:?}");
+}
