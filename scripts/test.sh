@@ -9,5 +9,5 @@ echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "==> cargo clippy" >&2
 cargo clippy --locked --release --workspace --all-targets -- -D warnings
-echo "==> cargo test (release: real inference)" >&2
-cargo test --locked --release --workspace -- --test-threads="${AUTOSUB_TEST_THREADS:-1}"
+echo "==> cargo test (release: real inference; every test binary runs even after a failure)" >&2
+cargo test --locked --release --workspace --no-fail-fast -- --test-threads="${AUTOSUB_TEST_THREADS:-1}"
