@@ -5,7 +5,7 @@
 //!    word (except in scripts written without spaces, where every word is a unit).
 //! 2. A dynamic programme picks cue boundaries between units. A cue must fit the line limits (with the best
 //!    line breaks, see [`layout`](Segmenter::layout)), the word limit and the maximum duration; its cost adds a
-//!    per-cue cost, the line-break cost, the quality of the boundary it ends on (sentence end and long pause
+//!    per-cue cost, the line-break cost (a break `lint` flags is taken only when nothing else fits), the quality of the boundary it ends on (sentence end and long pause
 //!    best, then clause punctuation, then a plain word boundary; never after an article or preposition, inside
 //!    a name or between a number and its unit), penalties for pauses and sentence ends inside it, and a
 //!    large penalty when the earliest possible schedule (start up to `max_start_offset_ms` early, minimum

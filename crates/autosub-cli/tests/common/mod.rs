@@ -184,9 +184,15 @@ pub fn transcribe_json(media: &Path, extra: &[&str]) -> serde_json::Value {
     ];
     args.extend(extra.iter().map(Into::into));
     autosub(args).ok();
-    // Every document written must pass lint for its profile, and every cue must start within 0.3 s of its
-    // first word.
-    let lint = autosub(["lint".as_ref(), out.as_os_str()]);
+    // Every document written must pass lint for the limits it was cut for (its profile and any of `extra`'s
+    // overrides), and every cue must start within 0.3 s of its first word.
+    let mut lint_args: Vec<std::ffi::OsString> = vec!["lint".into(), out.clone().into()];
+    for pair in extra.windows(2) {
+        if ["--profile", "--max-chars", "--max-lines", "--max-cps"].contains(&pair[0]) {
+            lint_args.extend([pair[0].into(), pair[1].into()]);
+        }
+    }
+    let lint = autosub(lint_args);
     assert_eq!(
         lint.code,
         0,
