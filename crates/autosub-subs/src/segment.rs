@@ -5,11 +5,12 @@
 //!    word (except in scripts written without spaces, where every word is a unit).
 //! 2. A dynamic programme picks cue boundaries between units. A cue must fit the line limits (with the best
 //!    line breaks, see [`layout`](Segmenter::layout)), the word limit and the maximum duration; its cost adds a
-//!    per-cue cost, the line-break cost (a break `lint` flags is taken only when nothing else fits), the quality of the boundary it ends on (sentence end and long pause
-//!    best, then clause punctuation, then a plain word boundary; never after an article or preposition, inside
-//!    a name or between a number and its unit), penalties for pauses and sentence ends inside it, and a
-//!    large penalty when the earliest possible schedule (start up to `max_start_offset_ms` early, minimum
-//!    duration, reading speed, minimum gap) cannot give the previous cue its full time.
+//!    per-cue cost, the line-break cost (a break `lint` flags is taken only when nothing else fits), the
+//!    quality of the boundary it ends on (sentence end and long pause best, then clause punctuation, then a
+//!    plain word boundary; never after an article or preposition, inside a name or between a number and its
+//!    unit), penalties for pauses and sentence ends inside it, and a large penalty when the earliest possible
+//!    schedule (start up to `max_start_offset_ms` early, minimum duration, reading speed, minimum gap) cannot
+//!    give the previous cue its full time.
 //! 3. A timing pass places every cue: an earliest-possible forward schedule, then a backward pass that starts
 //!    each cue at its first word unless it has to start earlier, ends it at its last word plus up to
 //!    `max_linger_ms` (longer if the minimum duration or reading speed needs it), always leaving the minimum
