@@ -9,8 +9,9 @@
 # temperature fallback still samples. See docs/DECISIONS.md ("whisper.cpp beam search").
 #
 # Each replaced text must be found exactly once; if whisper-rs-sys changes the code, the build stops here instead
-# of silently building an unpatched decoder. The marker carries a version: when this file changes, bump it (in both
-# places below); scripts/setup.sh reads it from here and rebuilds a whisper-rs-sys build folder without it.
+# of silently building an unpatched decoder. The marker carries a version: when this file changes, bump it (below;
+# it is written into the patched code); scripts/setup.sh reads it from here and rebuilds a whisper-rs-sys build
+# folder without it.
 
 set(_autosub_src "${CMAKE_SOURCE_DIR}/src/whisper.cpp")
 set(_autosub_marker "autosub-patch v2: beam-topk")
@@ -27,7 +28,8 @@ if(EXISTS "${_autosub_src}")
             whisper_context & ctx,
             whisper_decoder & decoder,
                         int   k,
-                       bool   best) { // autosub-patch v2: beam-topk]=])
+                       bool   best) { // @MARKER@]=])
+    string(REPLACE "@MARKER@" "${_autosub_marker}" _autosub_new_1 "${_autosub_new_1}")
     set(_autosub_old_2 [=[    std::discrete_distribution<> dist(probs.begin(), probs.end());
 
     for (int i = 0; i < k; ++i) {

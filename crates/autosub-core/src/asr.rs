@@ -85,7 +85,7 @@ fn audio_ctx_for(len_ms: u64) -> i32 {
 /// tinyBLAS) take an f16 product only when its inner dimension is a multiple of 8 and its rows a multiple of 4; the
 /// attention products over the audio (the encoder's and the decoder's cross-attention) have the context as one of
 /// those dimensions, and with any other length fall back to ggml's dot-product loops. 8 is the least padding that
-/// serves both. Measured by `scripts/bench/transcribe.sh`; see docs/PERFORMANCE.md.
+/// serves both. Measured with `scripts/bench/ab.sh` (this against the unaligned build); see docs/PERFORMANCE.md.
 const CTX_ALIGN: u64 = 8;
 
 fn ms_to_samples(ms: u64) -> usize {
