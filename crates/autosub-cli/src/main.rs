@@ -33,7 +33,7 @@ use anyhow::{Context, Result};
 use autosub_core::asr::{AsrOptions, Recognizer};
 use autosub_core::media::Tools;
 use autosub_core::pipeline::{self, TranscribeOptions, VideoJob, Watermark};
-use autosub_core::progress::{CancelFlag, Sink, Stage};
+use autosub_core::progress::{CancelFlag, Event, Sink, Stage};
 use autosub_core::{fetch, render, translate};
 use autosub_core::{models, ErrorKind};
 use autosub_subs::{AssStyle, BurnLook, Document, Format, Profile};
@@ -57,6 +57,11 @@ mod exit {
     pub const CANCELLED: u8 = 130;
 }
 
+/// `--help` headings, in the order a user thinks: what goes in, what comes out, then each stage.
+const INPUT: &str = "Input and limits";
+const OUTPUT: &str = "Output";
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser)]
 #[command(
     name = "autosub",
@@ -67,13 +72,13 @@ mod exit {
 )]
 struct Cli {
     /// Folder holding the Whisper models [default: $AUTOSUB_MODELS_DIR or $XDG_DATA_HOME/autosub/models].
-    #[arg(long, global = true, env = "AUTOSUB_MODELS_DIR")]
+    #[arg(long, global = true, env = "AUTOSUB_MODELS_DIR", help_heading = GLOBAL)]
     models_dir: Option<PathBuf>,
     /// No progress bars or notes on stderr (errors and warnings are still printed).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     quiet: bool,
-    /// Print diagnostic detail (commands run, model paths).
-    #[arg(short, long, global = true)]
+    /// Print diagnostic detail (commands run, model paths, the encoding and language of subtitle files).
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     verbose: bool,
     #[command(subcommand)]
     command: Command,
@@ -107,6 +112,7 @@ enum Command {
 }
 
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Recognition")]
 struct AsrArgs {
     /// Whisper model: a name installed in the models folder (base, small, tiny.en, base-q8_0...) or a path to a
     /// ggml file.
@@ -124,9 +130,14 @@ struct AsrArgs {
     /// CPU threads for recognition [default: number of cores, at most 8].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: Option<u32>,
+    /// Refuse a truncated or damaged input (less audio than the file states, decoding errors) as bad input
+    /// (exit 3, nothing written) instead of warning and subtitling what could be read.
+    #[arg(long, help_heading = INPUT)]
+    strict: bool,
 }
 
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Segmentation")]
 struct ProfileArgs {
     /// Segmentation profile: standard (2 lines of 42 characters) or shorts (one line of 1-5 words)
     /// [default: standard, shorts with --vertical].
@@ -150,31 +161,32 @@ struct ProcessArgs {
     input: PathBuf,
     #[command(flatten)]
     fetch: FetchArgs,
-    /// Folder for the outputs [default: next to the input].
-    #[arg(long, short)]
+    /// Folder for the outputs, created if missing [default: next to the input].
+    #[arg(long, short, help_heading = OUTPUT)]
     out: Option<PathBuf>,
     /// Formats to write, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "srt,vtt,ass,json")]
+    #[arg(long, value_delimiter = ',', default_value = "srt,vtt,ass,json", help_heading = OUTPUT)]
     format: Vec<Format>,
     /// Print a machine-readable summary on stdout.
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     json: bool,
     /// Do not render a video (subtitle files only).
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     no_video: bool,
+    #[command(flatten)]
+    asr: AsrArgs,
+    #[command(flatten)]
+    profile: ProfileArgs,
     #[command(flatten)]
     video: VideoArgs,
     #[command(flatten)]
     translation: TranslationArgs,
     #[command(flatten)]
     voice: voice::VoiceArgs,
-    #[command(flatten)]
-    asr: AsrArgs,
-    #[command(flatten)]
-    profile: ProfileArgs,
 }
 
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Translation")]
 struct TranslationArgs {
     /// Also translate the subtitles into these languages (ISO 639-1, comma-separated: en or ru,es,de); writes
     /// <name>.<lang>.<ext> for every format.
@@ -267,6 +279,7 @@ impl TranslationArgs {
 }
 
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Video")]
 struct VideoArgs {
     /// Make a vertical 9:16 video: blur (the whole frame over a blurred copy; default) or crop (centre crop).
     #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "blur")]
@@ -320,6 +333,7 @@ struct SegmentArgs {
 
 /// Limits on downloads from links.
 #[derive(Args, Clone)]
+#[command(next_help_heading = INPUT)]
 struct FetchArgs {
     /// Refuse media longer than this many seconds (checked before download when the site says, and after).
     #[arg(long, value_name = "SECONDS", default_value_t = 4 * 3600)]
@@ -593,32 +607,42 @@ fn profile(a: &ProfileArgs) -> Result<Profile> {
 
 /// The profile of `a`, or `default` when none was given.
 fn profile_or(a: &ProfileArgs, default: &str) -> Result<Profile> {
-    let name = a.profile.as_deref().unwrap_or(default);
-    let mut p = Profile::by_name(name).ok_or_else(|| {
-        bad(format!(
-            "unknown profile `{name}`; choose one of: {}",
-            Profile::names().join(", ")
-        ))
-    })?;
-    if let Some(n) = a.max_chars {
-        if n < 5 {
+    Ok(a.overrides()?.resolve(None, default)?)
+}
+
+/// The profile to check or re-cut `doc` with: the flags in `a` over the limits stored in the document (it was cut
+/// with), over `standard`.
+fn profile_of_doc(a: &ProfileArgs, doc: &Document) -> Result<Profile> {
+    Ok(doc.effective_profile(&a.overrides()?, "standard")?)
+}
+
+impl ProfileArgs {
+    /// The limits given on the command line, checked.
+    fn overrides(&self) -> Result<autosub_subs::ProfileOverrides> {
+        if let Some(name) = &self.profile {
+            if Profile::by_name(name).is_none() {
+                return Err(bad(format!(
+                    "unknown profile `{name}`; choose one of: {}",
+                    Profile::names().join(", ")
+                )));
+            }
+        }
+        if self.max_chars.is_some_and(|n| n < 5) {
             return Err(bad("--max-chars must be at least 5"));
         }
-        p.max_chars_per_line = n;
-    }
-    if let Some(n) = a.max_lines {
-        if n == 0 {
+        if self.max_lines == Some(0) {
             return Err(bad("--max-lines must be at least 1"));
         }
-        p.max_lines = n;
-    }
-    if let Some(c) = a.max_cps {
-        if !(c.is_finite() && c > 0.0) {
+        if self.max_cps.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
             return Err(bad("--max-cps must be a positive number"));
         }
-        p.max_cps = c;
+        Ok(autosub_subs::ProfileOverrides {
+            profile: self.profile.clone(),
+            max_chars_per_line: self.max_chars,
+            max_lines: self.max_lines,
+            max_cps: self.max_cps,
+        })
     }
-    Ok(p)
 }
 
 fn asr_options(a: &AsrArgs) -> Result<AsrOptions> {
@@ -661,6 +685,7 @@ fn recognise(
     let opts = TranscribeOptions {
         asr,
         tools: Tools::default(),
+        strict: args.strict,
     };
     let tr = pipeline::transcribe_file(&rec, input, &opts, sink)?;
     let doc = pipeline::document(&tr, &model_name, profile);
@@ -864,6 +889,7 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
     let topts = TranscribeOptions {
         asr,
         tools: Tools::default(),
+        strict: a.asr.strict,
     };
     let tr = pipeline::transcribe_file(&rec, &a.input, &topts, sink)?;
     let mut doc = pipeline::document(&tr, &model_name, &profile);
@@ -1045,6 +1071,7 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
             "cues": doc.cues.len(),
             "words": doc.words.len(),
             "timings_ms": doc.timings_ms,
+            "damaged": tr.damage,
             "warnings": doc.warnings,
             "notes": notes,
             "translations": translated_outputs,
@@ -1187,38 +1214,10 @@ fn translate_cmd(
     ui: &display::Ui,
     sink: &dyn Sink,
 ) -> Result<u8> {
-    let format = format_of(&a.subs)?;
-    let text = read_text(&a.subs)?;
-    let mut doc = if format == Format::Json {
-        autosub_subs::parse_json(&text).with_context(|| format!("reading {}", a.subs.display()))?
-    } else {
-        let cues = autosub_subs::parse_any(&text, format)
-            .with_context(|| format!("reading {}", a.subs.display()))?;
-        Document {
-            version: 1,
-            source: Some(a.subs.display().to_string()),
-            language: None,
-            language_probability: None,
-            model: None,
-            duration_ms: cues.last().map_or(0, |c| c.end_ms),
-            profile: a
-                .profile
-                .profile
-                .clone()
-                .unwrap_or_else(|| "standard".into()),
-            words: Vec::new(),
-            cues,
-            timings_ms: Default::default(),
-            warnings: Vec::new(),
-        }
-    };
-    // The document's own profile unless another is asked for (a JSON from `process --vertical` stays shorts).
-    let default_profile = if Profile::by_name(&doc.profile).is_some() {
-        doc.profile.clone()
-    } else {
-        "standard".to_owned()
-    };
-    let profile = profile_or(&a.profile, &default_profile)?;
+    let mut doc = read_subs(&a.subs, None)?;
+    // The document's own limits unless others are asked for (a JSON from `process --vertical` stays shorts, one
+    // cut with --max-cps 23 keeps 23).
+    let profile = profile_of_doc(&a.profile, &doc)?;
     if let Some(from) = &a.from {
         translate::validate_language(from)?;
         doc.language = Some(from.clone());
@@ -1278,11 +1277,34 @@ fn read_subs(path: &Path, profile: Option<&str>) -> Result<Document> {
         model: None,
         duration_ms: cues.last().map_or(0, |c| c.end_ms),
         profile: profile.unwrap_or("standard").to_owned(),
+        limits: None,
         words: Vec::new(),
         cues,
         timings_ms: Default::default(),
         warnings: Vec::new(),
     })
+}
+
+/// The language of a subtitle file for its voice ([`autosub_core::lang::of_subtitles`]), said with `--verbose`.
+fn subtitle_language(
+    given: Option<&str>,
+    doc: &Document,
+    path: &Path,
+    sink: &dyn Sink,
+) -> Option<String> {
+    let lines = doc
+        .cues
+        .iter()
+        .flat_map(|c| c.lines.iter().map(String::as_str));
+    let found = autosub_core::lang::of_subtitles(given, doc.language.as_deref(), path, lines);
+    if let Some((l, source)) = &found {
+        sink.event(Event::Debug(&format!(
+            "language of {}: {l} ({})",
+            path.display(),
+            source.describe()
+        )));
+    }
+    found.map(|(l, _)| l)
 }
 
 /// A URL from the environment, when set and not empty.
@@ -1303,7 +1325,7 @@ fn speak_cmd(
     if let Some(l) = &a.lang {
         translate::validate_language(l)?;
     }
-    let language = a.lang.clone().or(doc.language.clone());
+    let language = subtitle_language(a.lang.as_deref(), &doc, &a.subs, sink);
     let plan = voice::VoiceArgs {
         voiceover: Some(a.voice.clone().unwrap_or_else(|| "auto".into())),
         voiceover_mode: "duck".into(),
@@ -1523,10 +1545,10 @@ fn format_of(path: &Path) -> Result<Format> {
 }
 
 fn segment(a: SegmentArgs) -> Result<u8> {
-    let profile = profile(&a.profile)?;
     let text = read_text(&a.input)?;
     let mut doc = autosub_subs::parse_json(&text)
         .with_context(|| format!("reading {}", a.input.display()))?;
+    let profile = profile_of_doc(&a.profile, &doc)?;
     if doc.words.is_empty() && !doc.cues.is_empty() {
         return Err(bad(format!(
             "{} has cues but no word timings, so it cannot be re-cut; use the JSON written by `autosub transcribe`",
@@ -1534,7 +1556,7 @@ fn segment(a: SegmentArgs) -> Result<u8> {
         )));
     }
     doc.cues = autosub_subs::segment(&doc.words, &profile);
-    doc.profile = profile.name.clone();
+    doc.set_limits(&profile);
     let format = if a.output == Path::new("-") {
         Format::Json
     } else {
@@ -1545,12 +1567,10 @@ fn segment(a: SegmentArgs) -> Result<u8> {
 }
 
 fn lint(a: LintArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u8> {
-    let profile = profile(&a.profile)?;
-    let format = format_of(&a.file)?;
-    let text = read_text(&a.file)?;
-    let cues = autosub_subs::parse_any(&text, format)
-        .with_context(|| format!("reading {}", a.file.display()))?;
-    let mut violations = autosub_subs::lint(&cues, &profile);
+    let doc = read_subs(&a.file, None)?;
+    let profile = profile_of_doc(&a.profile, &doc)?;
+    let cues = &doc.cues;
+    let mut violations = autosub_subs::lint(cues, &profile);
     if let Some(spec) = &a.voiceover {
         let plan = voice::VoiceArgs {
             voiceover: Some(spec.clone()),
@@ -1562,15 +1582,9 @@ fn lint(a: LintArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u8> {
         if let Some(l) = &a.lang {
             translate::validate_language(l)?;
         }
-        let language = match (&a.lang, format) {
-            (Some(l), _) => Some(l.clone()),
-            (None, Format::Json) => autosub_subs::parse_json(&text)
-                .ok()
-                .and_then(|d| d.language),
-            _ => None,
-        };
+        let language = subtitle_language(a.lang.as_deref(), &doc, &a.file, sink);
         let engine = voice::open(&plan, language.as_deref(), models_dir, sink)?;
-        let vo = voice::build(&cues, engine.as_ref(), &plan, None, sink)?;
+        let vo = voice::build(cues, engine.as_ref(), &plan, None, sink)?;
         for l in vo
             .lines
             .iter()
@@ -1612,6 +1626,7 @@ fn lint(a: LintArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u8> {
             serde_json::to_string_pretty(&json!({
                 "file": a.file,
                 "profile": profile.name,
+                "limits": profile,
                 "cues": cues.len(),
                 "violations": violations,
             }))?

@@ -11,6 +11,7 @@ use serde_json::json;
 use std::path::Path;
 
 #[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Voice-over")]
 pub struct VoiceArgs {
     /// Speak the burned subtitles (the translation when there is one) as a voice-over: the best installed voice
     /// for their language, or VOICE (a name from `autosub voices`, e.g. piper:en_US-joe-medium,

@@ -69,6 +69,8 @@ pub struct AudioStream {
     pub codec: String,
     pub sample_rate: u32,
     pub channels: u32,
+    /// The stream's own duration, when the container states one.
+    pub duration_ms: Option<u64>,
 }
 
 /// Checks that `path` names a readable, non-empty regular file, with messages a user can act on.
@@ -182,11 +184,7 @@ pub fn probe(tools: &Tools, path: &Path, sink: &dyn Sink) -> Result<MediaInfo> {
 /// Turns ffprobe's JSON into [`MediaInfo`]. Pure, for tests on captured output.
 pub fn parse_probe(path: &Path, v: &serde_json::Value) -> Result<MediaInfo> {
     let format = v["format"]["format_name"].as_str().unwrap_or("").to_owned();
-    let duration_ms = v["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse::<f64>().ok())
-        .filter(|d| d.is_finite() && *d >= 0.0)
-        .map(|d| (d * 1000.0).round() as u64);
+    let duration_ms = seconds_to_ms(&v["format"]["duration"]);
     let streams = v["streams"].as_array().cloned().unwrap_or_default();
     let video = streams
         .iter()
@@ -222,6 +220,7 @@ pub fn parse_probe(path: &Path, v: &serde_json::Value) -> Result<MediaInfo> {
                 .and_then(|r| r.parse().ok())
                 .unwrap_or(0),
             channels: s["channels"].as_u64().unwrap_or(0) as u32,
+            duration_ms: seconds_to_ms(&s["duration"]),
         });
     if video.is_none() && audio.is_none() {
         return Err(Error::BadInput(format!(
@@ -236,6 +235,14 @@ pub fn parse_probe(path: &Path, v: &serde_json::Value) -> Result<MediaInfo> {
         video,
         audio,
     })
+}
+
+/// ffprobe's `"12.345000"` in milliseconds.
+fn seconds_to_ms(v: &serde_json::Value) -> Option<u64> {
+    v.as_str()
+        .and_then(|d| d.parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d >= 0.0)
+        .map(|d| (d * 1000.0).round() as u64)
 }
 
 fn rotation_of(stream: &serde_json::Value) -> i32 {
@@ -382,9 +389,166 @@ pub fn extract_audio(tools: &Tools, info: &MediaInfo, sink: &dyn Sink) -> Result
     })
 }
 
+/// Signs that an input is truncated or damaged, found by decoding its audio: less audio than the file states, or
+/// ffmpeg's reports of a partial file or of undecodable data.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Damage {
+    /// Audio that could be decoded.
+    pub decoded_ms: u64,
+    /// Audio the file states it has (its audio stream's duration, else the container's).
+    pub expected_ms: Option<u64>,
+    /// What ffmpeg reported while decoding (at most the first 5 lines).
+    pub errors: Vec<String>,
+    /// For the user: what is wrong and how much of the file was read.
+    pub message: String,
+}
+
+/// Shortfalls of decoded audio under this, or under 5 % of the stated duration, are ordinary (encoder priming,
+/// a last partial frame, an audio track a little shorter than the container).
+const SHORTFALL_TOLERANCE_MS: u64 = 1500;
+
+/// Whether the decoded `audio` of `info` shows the input to be truncated or damaged. Pure.
+///
+/// Measured against the audio stream's own stated duration; when only the container states one (an audio track
+/// may legitimately end before the video), the shortfall must also be over a fifth of it. Any decoding error from
+/// ffmpeg counts as damage, since it means some of the file could not be read.
+pub fn check_decoded(info: &MediaInfo, audio: &Audio) -> Option<Damage> {
+    let decoded_ms = audio.duration_ms();
+    let stream_ms = info.audio.as_ref().and_then(|a| a.duration_ms);
+    let expected_ms = stream_ms.or(info.duration_ms);
+    let short = match (stream_ms, info.duration_ms) {
+        (Some(e), _) => e.saturating_sub(decoded_ms) > SHORTFALL_TOLERANCE_MS.max(e / 20),
+        (None, Some(e)) => e.saturating_sub(decoded_ms) > SHORTFALL_TOLERANCE_MS.max(e / 5),
+        (None, None) => false,
+    };
+    let errors: Vec<String> = audio.decode_errors.iter().take(5).cloned().collect();
+    if !short && errors.is_empty() {
+        return None;
+    }
+    let what = if errors.iter().any(|e| e.contains("partial file")) || short {
+        "is truncated or damaged"
+    } else {
+        "is damaged"
+    };
+    let how_much = match expected_ms {
+        Some(e) if short => format!(
+            "only {:.1} s of its {:.1} s of audio could be decoded",
+            decoded_ms as f64 / 1000.0,
+            e as f64 / 1000.0
+        ),
+        _ => format!(
+            "{:.1} s of audio were decoded, with errors",
+            decoded_ms as f64 / 1000.0
+        ),
+    };
+    let first = errors
+        .first()
+        .map(|e| format!(" (ffmpeg: {})", strip_ffmpeg_context(e)))
+        .unwrap_or_default();
+    Some(Damage {
+        decoded_ms,
+        expected_ms,
+        message: format!("{} {what}: {how_much}{first}", info.path.display()),
+        errors,
+    })
+}
+
+/// `[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55b3e73fb940] stream 1, offset 0x30fc3: partial file` without the bracket.
+fn strip_ffmpeg_context(line: &str) -> &str {
+    match (line.starts_with('['), line.find("] ")) {
+        (true, Some(i)) => &line[i + 2..],
+        _ => line,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info_with(container_ms: Option<u64>, stream_ms: Option<u64>) -> MediaInfo {
+        MediaInfo {
+            path: "clip.mp4".into(),
+            format: "mov,mp4".into(),
+            duration_ms: container_ms,
+            video: None,
+            audio: Some(AudioStream {
+                codec: "aac".into(),
+                sample_rate: 48000,
+                channels: 2,
+                duration_ms: stream_ms,
+            }),
+        }
+    }
+
+    fn audio_of(ms: u64, errors: &[&str]) -> Audio {
+        Audio {
+            samples: vec![0.0; (ms * SAMPLE_RATE as u64 / 1000) as usize],
+            decode_errors: errors.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn damage_from_a_shortfall_or_decoding_errors() {
+        // Whole: within the tolerance.
+        assert_eq!(
+            check_decoded(
+                &info_with(Some(51_000), Some(51_000)),
+                &audio_of(50_990, &[])
+            ),
+            None
+        );
+        assert_eq!(
+            check_decoded(
+                &info_with(Some(51_000), Some(50_000)),
+                &audio_of(49_000, &[])
+            ),
+            None
+        );
+        // The audio track ends 8 s before the video: ordinary when only the container states a duration...
+        assert_eq!(
+            check_decoded(&info_with(Some(51_000), None), &audio_of(43_000, &[])),
+            None
+        );
+        // ...but not when the stream itself says it is longer.
+        assert!(check_decoded(
+            &info_with(Some(51_000), Some(51_000)),
+            &audio_of(43_000, &[])
+        )
+        .is_some());
+        // A cut-off download: 5.4 s of 51 s, and ffmpeg says so.
+        let d = check_decoded(
+            &info_with(Some(51_000), Some(51_000)),
+            &audio_of(
+                5_376,
+                &["[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55b3] stream 1, offset 0x30fc3: partial file"],
+            ),
+        )
+        .unwrap();
+        assert_eq!(d.decoded_ms, 5_376);
+        assert_eq!(d.expected_ms, Some(51_000));
+        assert_eq!(
+            d.message,
+            "clip.mp4 is truncated or damaged: only 5.4 s of its 51.0 s of audio could be decoded \
+             (ffmpeg: stream 1, offset 0x30fc3: partial file)"
+        );
+        // Errors alone (a damaged middle): damaged, with how much was read.
+        let d = check_decoded(
+            &info_with(Some(10_000), Some(10_000)),
+            &audio_of(10_000, &["Invalid data"]),
+        )
+        .unwrap();
+        assert!(
+            d.message
+                .contains("is damaged: 10.0 s of audio were decoded, with errors"),
+            "{}",
+            d.message
+        );
+        // No stated duration and no errors: nothing to compare with.
+        assert_eq!(
+            check_decoded(&info_with(None, None), &audio_of(1_000, &[])),
+            None
+        );
+    }
 
     #[test]
     fn probe_json_with_rotation_and_cover_art() {

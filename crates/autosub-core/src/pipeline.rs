@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 pub struct TranscribeOptions {
     pub asr: AsrOptions,
     pub tools: Tools,
+    /// A truncated or damaged input ([`media::check_decoded`]) is a bad-input error, found before recognition,
+    /// instead of a warning (the service runs strict).
+    pub strict: bool,
 }
 
 /// A transcribed media file.
@@ -25,6 +28,8 @@ pub struct Transcription {
     /// Milliseconds spent per stage (keys are [`Stage::id`]).
     pub timings_ms: BTreeMap<String, u64>,
     pub warnings: Vec<String>,
+    /// Set when the input looked truncated or damaged (its message is also among the warnings).
+    pub damage: Option<media::Damage>,
 }
 
 /// Probe, decode and recognise a media file.
@@ -44,11 +49,17 @@ pub fn transcribe_file(
     })?;
     timings_ms.insert(Stage::ExtractAudio.id().to_owned(), t.as_millis() as u64);
     let mut warnings = Vec::new();
-    if !audio.decode_errors.is_empty() {
+    let damage = media::check_decoded(&media, &audio);
+    if let Some(d) = &damage {
+        if opts.strict {
+            return Err(Error::BadInput(format!(
+                "{}; refused: a damaged input is not processed in strict mode",
+                d.message
+            )));
+        }
         warnings.push(format!(
-            "ffmpeg reported {} decoding error(s) (damaged or truncated input?); first: {}",
-            audio.decode_errors.len(),
-            audio.decode_errors[0]
+            "{}; the subtitles cover only what was read",
+            d.message
         ));
     }
     let t0 = std::time::Instant::now();
@@ -64,6 +75,7 @@ pub fn transcribe_file(
         recognition,
         timings_ms,
         warnings,
+        damage,
     })
 }
 
@@ -87,6 +99,7 @@ pub fn document(tr: &Transcription, model: &str, profile: &Profile) -> Document 
         model: Some(model.to_owned()),
         duration_ms: tr.duration_ms,
         profile: profile.name.clone(),
+        limits: Some(profile.clone()),
         words: tr.recognition.words.clone(),
         cues,
         timings_ms,
@@ -299,12 +312,33 @@ pub fn render_subtitled(
     render::render_video(media, Some(&script), &plan, output, &opts, voice, sink)
 }
 
-/// Fails early, before any expensive work, when `dir` cannot receive output files.
+/// Makes sure `dir` can receive output files, before any expensive work: a missing folder is created with its
+/// parents (as yt-dlp and Whisper's CLI do); a path that exists and is not a folder, or a folder that cannot be
+/// written, is an error.
 pub fn check_output_dir(dir: &Path) -> Result<()> {
-    let meta = std::fs::metadata(dir).map_err(|e| Error::Write {
-        path: dir.to_owned(),
-        source: e,
-    })?;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let meta = match std::fs::metadata(dir) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            create_output_dir(dir)?;
+            std::fs::metadata(dir).map_err(|e| Error::Write {
+                path: dir.to_owned(),
+                source: e,
+            })?
+        }
+        r => r.map_err(|e| Error::Write {
+            path: dir.to_owned(),
+            source: e,
+        })?,
+    };
     if !meta.is_dir() {
         return Err(Error::BadInput(format!(
             "output folder {} is not a directory",
@@ -320,8 +354,29 @@ pub fn check_output_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes several files all-or-nothing: each goes to a hidden temporary name in the same folder first, and only
-/// when every one is written are they renamed to their final names. On failure no temporary file is left and no
+/// Creates `dir` and its missing parents; when a parent exists as a file, the error names it.
+fn create_output_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        let blocker = dir
+            .ancestors()
+            .skip(1)
+            .find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir());
+        match blocker {
+            Some(file) => Error::BadInput(format!(
+                "cannot create the output folder {}: {} is a file, not a folder",
+                dir.display(),
+                file.display()
+            )),
+            None => Error::Write {
+                path: dir.to_owned(),
+                source: e,
+            },
+        }
+    })
+}
+
+/// Writes several files all-or-nothing: each goes to a hidden temporary name in the same folder first (missing
+/// folders are created), and only when every one is written are they renamed to their final names. On failure no temporary file is left and no
 /// final name is touched.
 pub fn write_files_atomically(files: &[(PathBuf, String)]) -> Result<()> {
     // A final name that is a directory would make a rename fail halfway, after earlier files were replaced.
@@ -330,6 +385,11 @@ pub fn write_files_atomically(files: &[(PathBuf, String)]) -> Result<()> {
             "cannot write {}: a directory of that name is in the way",
             path.display()
         )));
+    }
+    for dir in files.iter().filter_map(|(p, _)| p.parent()) {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            create_output_dir(dir)?;
+        }
     }
     let mut temps: Vec<(PathBuf, &Path)> = Vec::new();
     let cleanup = |temps: &[(PathBuf, &Path)]| {
@@ -422,9 +482,17 @@ mod tests {
     fn output_dir_checks() {
         let dir = tempfile::tempdir().unwrap();
         assert!(check_output_dir(dir.path()).is_ok());
-        assert!(check_output_dir(&dir.path().join("missing")).is_err());
+        // Missing folders are created with their parents.
+        let nested = dir.path().join("missing/sub");
+        check_output_dir(&nested).unwrap();
+        assert!(nested.is_dir());
+        // A file in the way is still an error, and the message names it.
         let f = dir.path().join("file");
         std::fs::write(&f, "").unwrap();
-        assert!(check_output_dir(&f).is_err());
+        let e = check_output_dir(&f).unwrap_err().to_string();
+        assert!(e.contains("is not a directory"), "{e}");
+        let e = check_output_dir(&f.join("sub")).unwrap_err().to_string();
+        assert!(e.contains("is a file, not a folder"), "{e}");
+        assert!(e.contains(&*f.to_string_lossy()), "{e}");
     }
 }

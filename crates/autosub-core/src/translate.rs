@@ -547,6 +547,7 @@ pub fn translate_document(
                 words,
                 cues,
                 profile: profile.name.clone(),
+                limits: Some(profile.clone()),
                 timings_ms: timings,
                 ..doc.clone()
             },

@@ -69,6 +69,8 @@ fn every_engine_speaks() {
         ),
         (piper(), "The quick brown fox jumps over the lazy dog."),
     ];
+    // Every engine here is deterministic (Piper with its noise at 0: see `piper`), so the ratios below are the
+    // same on every run; the noisy voice is checked on its own in `piper_noise_varies_and_zero_noise_repeats`.
     for (engine, text) in cases {
         let s = engine.synthesize(text, 1.0, &NullSink).unwrap();
         assert_plausible(&s, text, &engine.voice().name);
@@ -92,6 +94,35 @@ fn every_engine_speaks() {
             .samples
             .is_empty());
     }
+}
+
+#[test]
+fn piper_noise_varies_and_zero_noise_repeats() {
+    let text = "The quick brown fox jumps over the lazy dog.";
+    let a = piper().synthesize(text, 1.0, &NullSink).unwrap();
+    let b = piper().synthesize(text, 1.0, &NullSink).unwrap();
+    assert_eq!(a.samples.len(), b.samples.len(), "zero noise: same length");
+    let diff = a
+        .samples
+        .iter()
+        .zip(&b.samples)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        diff < 1e-3,
+        "zero noise: same samples (max difference {diff})"
+    );
+    // The voice as users hear it draws its noise anew each time, and still speaks the sentence.
+    let noisy: Vec<Speech> = (0..3)
+        .map(|_| piper_noisy().synthesize(text, 1.0, &NullSink).unwrap())
+        .collect();
+    for s in &noisy {
+        assert_plausible(s, text, "piper (noisy)");
+    }
+    assert!(
+        noisy.windows(2).any(|w| w[0].samples != w[1].samples),
+        "three noisy syntheses came out identical"
+    );
 }
 
 /// Transcribes each sentence and returns the WER over all of them.

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ParseError;
-use crate::{Cue, Word};
+use crate::error::{ParseError, UnknownName};
+use crate::{Cue, Profile, ProfileOverrides, Word};
 
 /// The JSON document written as `talk.json` and read back by `autosub segment` and `autosub lint`: the
 /// recognised words (so cues can be rebuilt for another profile) and the cues built from them.
@@ -25,6 +25,11 @@ pub struct Document {
     /// Name of the profile the cues were built for.
     #[serde(default)]
     pub profile: String,
+    /// The effective limits the cues were built for: the named profile with any overrides (`--max-cps 23`)
+    /// applied. Absent in documents written before it existed; read them through [`Document::limits`], which
+    /// falls back to the built-in profile named by `profile`. Set it with [`Document::set_limits`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Profile>,
     #[serde(default)]
     pub words: Vec<Word>,
     #[serde(default)]
@@ -38,7 +43,38 @@ pub struct Document {
 
 impl Document {
     /// The version this crate writes and reads.
+    ///
+    /// Adding the optional [`limits`](Document::limits) field did not change it: documents without the field
+    /// read as before, and a build that does not know the field ignores it and reads the rest (a bump would
+    /// make older builds refuse every new document).
     pub const VERSION: u32 = 1;
+
+    /// The limits the cues were cut for: the stored [`limits`](Document::limits) if the document has them,
+    /// else the built-in profile named by [`profile`](Document::profile) (documents written before the limits
+    /// were stored), else `None` (an unknown or empty profile name).
+    pub fn limits(&self) -> Option<Profile> {
+        self.limits
+            .clone()
+            .or_else(|| Profile::by_name(&self.profile))
+    }
+
+    /// Records `profile` as the limits the cues were cut for: its name in [`profile`](Document::profile) and
+    /// the whole profile in [`limits`](Document::limits).
+    pub fn set_limits(&mut self, profile: &Profile) {
+        self.profile = profile.name.clone();
+        self.limits = Some(profile.clone());
+    }
+
+    /// The profile to check or re-cut this document with: explicit `overrides` over the document's own
+    /// [`limits`](Document::limits), over the built-in profile named `default`
+    /// (see [`ProfileOverrides::resolve`]).
+    pub fn effective_profile(
+        &self,
+        overrides: &ProfileOverrides,
+        default: &str,
+    ) -> Result<Profile, UnknownName> {
+        overrides.resolve(self.limits(), default)
+    }
 }
 
 impl Default for Document {
@@ -51,6 +87,7 @@ impl Default for Document {
             model: None,
             duration_ms: 0,
             profile: String::new(),
+            limits: None,
             words: Vec::new(),
             cues: Vec::new(),
             timings_ms: BTreeMap::new(),
@@ -67,7 +104,7 @@ pub fn write_json(doc: &Document) -> String {
 }
 
 /// Parses a [`Document`]. Errors carry serde's line number; documents of another version are rejected.
-/// Missing `words`, `cues`, `duration_ms`, `profile`, `timings_ms` and `warnings` default to empty.
+/// Missing `words`, `cues`, `duration_ms`, `profile`, `limits`, `timings_ms` and `warnings` default to empty.
 pub fn parse_json(s: &str) -> Result<Document, ParseError> {
     let s = s.strip_prefix('\u{feff}').unwrap_or(s);
     let doc: Document = serde_json::from_str(s).map_err(|e| {

@@ -54,7 +54,7 @@ pub use error::{ParseError, UnknownName};
 pub use format::{parse_any, Format};
 pub use json::{parse_json, write_json, Document};
 pub use lint::{lint, Rule, Violation};
-pub use profile::Profile;
+pub use profile::{Profile, ProfileOverrides};
 pub use segment::{segment, wrap_text, LONG_PAUSE_MS};
 pub use srt::{parse_srt, write_srt};
 pub use vtt::{parse_vtt, write_vtt};

@@ -15,7 +15,9 @@ pub struct Profile {
     /// Maximum lines per cue.
     pub max_lines: usize,
     /// Maximum reading speed in characters per second, counted on the displayed text with lines joined by one
-    /// space.
+    /// space. 0, a negative number or a non-finite one means no limit (JSON writes a non-finite number as
+    /// `null`, which reads back as infinity).
+    #[serde(deserialize_with = "f64_or_null")]
     pub max_cps: f64,
     /// Minimum time a cue stays on screen.
     pub min_duration_ms: u64,
@@ -39,6 +41,81 @@ pub struct Profile {
 
 fn default_close_gap_ms() -> u64 {
     500
+}
+
+fn f64_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+}
+
+/// Limits given explicitly by the user (the command line's `--profile`, `--max-chars`, `--max-lines`,
+/// `--max-cps`), to be laid over the limits a document was cut with.
+///
+/// Precedence, strongest first: the explicit numbers here; then the explicitly named profile here; then the
+/// limits stored in the document ([`Document::limits`](crate::Document::limits)); then the caller's default
+/// profile. See [`resolve`](Self::resolve).
+///
+/// ```
+/// use autosub_subs::{Profile, ProfileOverrides};
+///
+/// let stored = Profile { max_cps: 23.0, ..Profile::standard() };
+/// // Nothing given: the stored limits.
+/// let p = ProfileOverrides::default().resolve(Some(stored.clone()), "standard").unwrap();
+/// assert_eq!(p.max_cps, 23.0);
+/// // An explicit number wins over the stored one; the other stored limits stay.
+/// let flags = ProfileOverrides { max_chars_per_line: Some(37), ..Default::default() };
+/// let p = flags.resolve(Some(stored.clone()), "standard").unwrap();
+/// assert_eq!((p.max_chars_per_line, p.max_cps), (37, 23.0));
+/// // An explicit profile name replaces the stored limits.
+/// let flags = ProfileOverrides { profile: Some("shorts".into()), ..Default::default() };
+/// assert_eq!(flags.resolve(Some(stored), "standard").unwrap(), Profile::shorts());
+/// // No stored limits: the default profile.
+/// assert_eq!(ProfileOverrides::default().resolve(None, "standard").unwrap(), Profile::standard());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProfileOverrides {
+    /// A built-in profile name ([`Profile::by_name`]); when given it replaces the stored limits.
+    pub profile: Option<String>,
+    /// [`Profile::max_chars_per_line`].
+    pub max_chars_per_line: Option<usize>,
+    /// [`Profile::max_lines`].
+    pub max_lines: Option<usize>,
+    /// [`Profile::max_cps`].
+    pub max_cps: Option<f64>,
+}
+
+impl ProfileOverrides {
+    /// True when nothing is given explicitly.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// `base` with every explicitly given number set on it (the name is kept: the numbers, not the name, are
+    /// what the stored limits record). The numbers are taken as given; range checks are the caller's.
+    pub fn apply(&self, mut base: Profile) -> Profile {
+        if let Some(n) = self.max_chars_per_line {
+            base.max_chars_per_line = n;
+        }
+        if let Some(n) = self.max_lines {
+            base.max_lines = n;
+        }
+        if let Some(c) = self.max_cps {
+            base.max_cps = c;
+        }
+        base
+    }
+
+    /// The effective profile: the explicitly named built-in profile, else `stored` (a document's
+    /// [`limits`](crate::Document::limits)), else the built-in profile named `default`; with the explicit
+    /// numbers applied on top. Errors when the explicit name (or, if it is used, `default`) is not a built-in
+    /// profile.
+    pub fn resolve(&self, stored: Option<Profile>, default: &str) -> Result<Profile, UnknownName> {
+        let base = match (&self.profile, stored) {
+            (Some(name), _) => name.parse::<Profile>()?,
+            (None, Some(p)) => p,
+            (None, None) => default.parse::<Profile>()?,
+        };
+        Ok(self.apply(base))
+    }
 }
 
 impl Profile {
@@ -159,6 +236,68 @@ mod tests {
         assert_eq!(p.required_duration_ms(5), 833u64.div_ceil(10) * 10);
         assert_eq!(p.required_duration_ms(17), 1000);
         assert_eq!(p.required_duration_ms(84), 4950);
+    }
+
+    #[test]
+    fn overrides_precedence() {
+        let stored = Profile {
+            max_cps: 23.0,
+            max_lines: 3,
+            ..Profile::standard()
+        };
+        let none = ProfileOverrides::default();
+        assert!(none.is_empty());
+        assert_eq!(none.resolve(Some(stored.clone()), "shorts").unwrap(), stored);
+        assert_eq!(none.resolve(None, "shorts").unwrap(), Profile::shorts());
+        assert_eq!(
+            none.resolve(None, "cinema").unwrap_err().kind,
+            "profile",
+            "an unknown default is an error"
+        );
+        let cps = ProfileOverrides {
+            max_cps: Some(20.0),
+            ..Default::default()
+        };
+        assert!(!cps.is_empty());
+        let p = cps.resolve(Some(stored.clone()), "standard").unwrap();
+        assert_eq!((p.max_cps, p.max_lines, p.name.as_str()), (20.0, 3, "standard"));
+        let named = ProfileOverrides {
+            profile: Some("Shorts".into()),
+            max_lines: Some(2),
+            ..Default::default()
+        };
+        let p = named.resolve(Some(stored.clone()), "standard").unwrap();
+        assert_eq!(
+            p,
+            Profile {
+                max_lines: 2,
+                ..Profile::shorts()
+            }
+        );
+        let bad = ProfileOverrides {
+            profile: Some("cinema".into()),
+            ..Default::default()
+        };
+        assert!(bad
+            .resolve(Some(stored), "standard")
+            .unwrap_err()
+            .to_string()
+            .contains("cinema"));
+    }
+
+    #[test]
+    fn unlimited_reading_speed_survives_json() {
+        for cps in [f64::INFINITY, f64::NAN] {
+            let p = Profile {
+                max_cps: cps,
+                ..Profile::standard()
+            };
+            let json = serde_json::to_string(&p).unwrap();
+            assert!(json.contains("\"max_cps\":null"), "{json}");
+            let back: Profile = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.max_cps, f64::INFINITY);
+            assert_eq!(back.required_duration_ms(100), p.required_duration_ms(100));
+        }
     }
 
     #[test]

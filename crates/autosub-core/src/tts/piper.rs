@@ -369,6 +369,16 @@ impl Piper {
         self.config.audio.sample_rate
     }
 
+    /// Replaces the voice's noise scales (its config's `noise_scale`, the variation of the voice, and `noise_w`,
+    /// the variation of phoneme lengths). Piper draws that noise at random on every call, so the same line comes
+    /// out a little different each time; with both at 0 synthesis is deterministic: the same text and rate give
+    /// the same samples (used by the tests, which measure lengths and ratios).
+    pub fn with_noise(mut self, noise_scale: f32, noise_w: f32) -> Self {
+        self.config.inference.noise_scale = noise_scale.max(0.0);
+        self.config.inference.noise_w = noise_w.max(0.0);
+        self
+    }
+
     /// Phoneme ids per sentence of cleaned text (espeak-ng once per clause).
     fn ids(&self, text: &str, sink: &dyn Sink) -> Result<Vec<Vec<i64>>> {
         if let Some(ids) = self.recent.get(text) {

@@ -59,8 +59,24 @@ pub fn open(name: &str) -> Box<dyn Tts> {
     tts::open(v, &models_dir(), &Log).unwrap_or_else(|e| panic!("cannot open {name}: {e}; {SETUP}"))
 }
 
-/// The Piper voice, loaded once for all tests.
+/// The Piper voice with its noise scales at 0, loaded once for all tests: deterministic, so a measured length or
+/// ratio is the same on every run (with the voice's own noise, one synthesis against another is a coin toss at any
+/// tight bound). [`piper_noisy`] is the voice as users hear it.
 pub fn piper() -> &'static dyn Tts {
+    static P: OnceLock<Box<dyn Tts>> = OnceLock::new();
+    P.get_or_init(|| {
+        let v = tts::find_voice(voices(), "piper:en_US-joe-medium")
+            .unwrap_or_else(|| panic!("voice piper:en_US-joe-medium is not installed; {SETUP}"));
+        let path = v.path.as_deref().expect("a Piper voice has a model file");
+        let p = tts::Piper::load(path, &models_dir())
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}; {SETUP}", v.name));
+        Box::new(p.with_noise(0.0, 0.0))
+    })
+    .as_ref()
+}
+
+/// The Piper voice with the noise scales of its config (as users hear it).
+pub fn piper_noisy() -> &'static dyn Tts {
     static P: OnceLock<Box<dyn Tts>> = OnceLock::new();
     P.get_or_init(|| open("piper:en_US-joe-medium")).as_ref()
 }
