@@ -1220,8 +1220,8 @@ fn translate_cmd(
     let profile = profile_of_doc(&a.profile, &doc)?;
     if let Some(from) = &a.from {
         translate::validate_language(from)?;
-        doc.language = Some(from.clone());
     }
+    doc.language = subtitle_language(a.from.as_deref(), &doc, &a.subs, sink);
     if doc.language.is_none() {
         return Err(bad(format!(
             "the language of {} is unknown: give it with --from",
