@@ -247,7 +247,10 @@ mod tests {
         };
         let none = ProfileOverrides::default();
         assert!(none.is_empty());
-        assert_eq!(none.resolve(Some(stored.clone()), "shorts").unwrap(), stored);
+        assert_eq!(
+            none.resolve(Some(stored.clone()), "shorts").unwrap(),
+            stored
+        );
         assert_eq!(none.resolve(None, "shorts").unwrap(), Profile::shorts());
         assert_eq!(
             none.resolve(None, "cinema").unwrap_err().kind,
@@ -260,7 +263,10 @@ mod tests {
         };
         assert!(!cps.is_empty());
         let p = cps.resolve(Some(stored.clone()), "standard").unwrap();
-        assert_eq!((p.max_cps, p.max_lines, p.name.as_str()), (20.0, 3, "standard"));
+        assert_eq!(
+            (p.max_cps, p.max_lines, p.name.as_str()),
+            (20.0, 3, "standard")
+        );
         let named = ProfileOverrides {
             profile: Some("Shorts".into()),
             max_lines: Some(2),

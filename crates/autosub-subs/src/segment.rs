@@ -10,11 +10,14 @@
 //!    plain word boundary; never after an article or preposition, inside a name or between a number and its
 //!    unit), penalties for pauses and sentence ends inside it, and a large penalty when the earliest possible
 //!    schedule (start up to `max_start_offset_ms` early, minimum duration, reading speed, minimum gap) cannot
-//!    give the previous cue its full time.
+//!    give the previous cue its full time. The programme keeps the cheapest path to each boundary; when that
+//!    leaves a cue without its time, the cues around it are cut again keeping, per boundary, the cheapest path
+//!    for each earliest end (see [`choose_cues`](Segmenter::choose_cues)).
 //! 3. A timing pass places every cue: an earliest-possible forward schedule, then a backward pass that starts
 //!    each cue at its first word unless it has to start earlier, ends it at its last word plus up to
 //!    `max_linger_ms` (longer if the minimum duration or reading speed needs it), always leaving the minimum
-//!    gap, and closes gaps shorter than `close_gap_ms`.
+//!    gap, and closes gaps shorter than `close_gap_ms`. A cue still short of its time takes the gap down to
+//!    the exact `min_gap_ms` when that is enough (the schedule rounds the gap up to the 10 ms grid).
 
 use crate::profile::round_up_10;
 use crate::text::{
@@ -36,6 +39,14 @@ const INFEASIBLE_COST: f64 = 1000.0;
 /// from its unit). It is dearer than any timing compromise: fast speech makes cues too fast whatever their
 /// line breaks are, so trading a clean break for a fuller cue only adds a violation.
 const BAD_BREAK_COST: f64 = 100_000.0;
+/// Paths kept per boundary when the cheapest path makes a cue too fast or too short (see
+/// [`choose_cues`](Segmenter::choose_cues)).
+const FRONTIER: usize = 16;
+/// Chains on each side of a chain with a violation that are cut again with it (see
+/// [`choose_cues`](Segmenter::choose_cues)).
+const CONTEXT_CHAINS: usize = 2;
+/// The earliest end of "no previous cue".
+const EMIN_NONE: i64 = i64::MIN / 4;
 /// Times and limits are clamped to this (about 35 years) so arithmetic can never overflow.
 const MAX_MS: u64 = 1 << 40;
 
@@ -51,12 +62,15 @@ fn ms(x: u64) -> i64 {
 ///
 /// For ordinary speech (up to ~15 characters per second with normal pauses) every cue passes
 /// [`lint`](crate::lint) for the same profile. When speech is faster than the profile allows, the cue starts
-/// up to `max_start_offset_ms` early and borrows silence before giving up; what still cannot be met is left
-/// for `lint` to report as a cue that is too fast or too short. Cues never start after their first word
-/// (they do not drift late) and never overlap.
+/// up to `max_start_offset_ms` early, borrows silence, ends as late as the next cue and the minimum gap allow,
+/// and the cues around it are cut differently if that gives every cue its time, before giving up; what still
+/// cannot be met is left for `lint` to report as a cue that is too fast or too short. Cues never start after
+/// their first word (they do not drift late) and never overlap.
 ///
 /// The last cue lingers up to `max_linger_ms` past its last word; callers that know the media duration may
-/// clamp it. Times stay on a 10 ms grid when word times are (Whisper's are), so ASS centiseconds lose nothing.
+/// clamp it. Times stay on a 10 ms grid when word times are (Whisper's are), so ASS centiseconds lose nothing,
+/// with one exception: a cue that meets its reading speed or minimum duration only by ending exactly
+/// `min_gap_ms` before the next cue (84 ms for `standard`, where the grid would leave 90) ends there.
 pub fn segment(words: &[Word], profile: &Profile) -> Vec<Cue> {
     let units = build_units(words);
     if units.iter().all(|u| u.body.is_empty()) {
@@ -208,6 +222,19 @@ fn build_units(words: &[Word]) -> Vec<Unit> {
             }
         })
         .collect()
+}
+
+/// Cues chosen by the dynamic programme, with what it knew about each.
+#[derive(Default)]
+struct Path {
+    /// `(first unit, end unit, layout)` per cue.
+    cues: Vec<(usize, usize, Layout)>,
+    /// Earliest end of each cue.
+    emin: Vec<i64>,
+    /// Cost of the path up to and including each cue.
+    cost: Vec<f64>,
+    /// Whether the cue before each one cannot get its full time before it starts.
+    deficit: Vec<bool>,
 }
 
 /// Chosen line breaks for one cue.
@@ -460,32 +487,142 @@ impl<'a> Segmenter<'a> {
     }
 
     /// Dynamic programme over cue boundaries; returns `(first unit, end unit, layout)` per cue.
+    ///
+    /// The programme keeps one path per boundary, the cheapest. A path's cost depends on how early its last
+    /// cue can end (a cue that cannot get its time before the next one starts costs [`INFEASIBLE_COST`]), so
+    /// the cheapest path to a boundary may end too late for what follows while a dearer one would have let
+    /// every cue get its time. So when the chosen cues accept such a violation, every *chain* holding one (a run
+    /// of cues each of whose earliest start is held back by the previous cue, from a cue free to start up to
+    /// `max_start_offset_ms` early to the next such cue) is cut again keeping up to [`FRONTIER`] paths per
+    /// boundary: the cheapest for each earliest end. The new cuts replace the chain's if they cost less and
+    /// end no later (what follows the chain is scheduled as before). Chains without a violation are kept.
     fn choose_cues(&self) -> Vec<(usize, usize, Layout)> {
+        let n = self.units.len();
+        let Some(path) = self.cheapest_path(1, 0, n, EMIN_NONE, None) else {
+            return Vec::new();
+        };
+        if !path.deficit.iter().any(|&d| d) {
+            return path.cues;
+        }
+        let k = path.cues.len();
+        // Latest earliest end of a cue that leaves the cue starting at unit `u` free.
+        let free_after = |u: usize| (self.units[u].start - self.offset).max(0) - self.gap;
+        // Chains: `starts[m]..starts[m + 1]`; a chain's first cue is free, the others are held back.
+        let mut starts: Vec<usize> = (0..k)
+            .filter(|&c| c == 0 || path.emin[c - 1] <= free_after(path.cues[c].0))
+            .collect();
+        starts.push(k);
+        let chains = starts.len() - 1;
+        let violated: Vec<bool> = (0..chains)
+            .map(|m| path.deficit[starts[m]..starts[m + 1]].iter().any(|&d| d))
+            .collect();
+        let mut out = Vec::with_capacity(k);
+        let mut m = 0;
+        while m < chains {
+            // A window: the chains m..m2 within CONTEXT_CHAINS of a violated one.
+            let near = |x: usize| {
+                (x.saturating_sub(CONTEXT_CHAINS)..=(x + CONTEXT_CHAINS).min(chains - 1))
+                    .any(|y| violated[y])
+            };
+            if !near(m) {
+                out.extend_from_slice(&path.cues[starts[m]..starts[m + 1]]);
+                m += 1;
+                continue;
+            }
+            let mut m2 = m + 1;
+            while m2 < chains && near(m2) {
+                m2 += 1;
+            }
+            let (c0, c1) = (starts[m], starts[m2]);
+            let (lo, hi) = (path.cues[c0].0, path.cues[c1 - 1].1);
+            let before = if c0 == 0 {
+                EMIN_NONE
+            } else {
+                path.emin[c0 - 1]
+            };
+            let old_cost = path.cost[c1 - 1] - if c0 == 0 { 0.0 } else { path.cost[c0 - 1] };
+            let end_limit = (c1 < k).then(|| free_after(hi));
+            match self
+                .cheapest_path(FRONTIER, lo, hi, before, end_limit)
+                .filter(|alt| alt.cost.last().is_some_and(|&c| c < old_cost - 1e-9))
+            {
+                Some(alt) => out.extend(alt.cues),
+                None => out.extend_from_slice(&path.cues[c0..c1]),
+            }
+            m = m2;
+        }
+        out
+    }
+
+    /// The cheapest cuts of units `lo..hi` (the cue before them has earliest end `before`), keeping up to
+    /// `width` paths per boundary, whose last cue ends no later than `end_limit`; costs are counted from `lo`.
+    fn cheapest_path(
+        &self,
+        width: usize,
+        lo: usize,
+        hi: usize,
+        before: i64,
+        end_limit: Option<i64>,
+    ) -> Option<Path> {
         #[derive(Clone)]
         struct Node {
             cost: f64,
             /// Earliest end of the last cue on this path.
             emin: i64,
+            /// Previous boundary and the index of the path kept there.
             from: usize,
+            from_path: usize,
             layout: Option<Layout>,
+            /// The previous cue cannot get its full time before this one starts.
+            deficit: bool,
+        }
+        /// Adds `node` to the paths kept at one boundary: at most `width`, cheapest first, none that costs as
+        /// much as another and ends no earlier (with one path: the cheapest, on a tie the earlier end).
+        fn keep(paths: &mut Vec<Node>, node: Node, width: usize) {
+            let better = |a: &Node, b: &Node| {
+                a.cost < b.cost - 1e-9 || (a.cost - b.cost).abs() <= 1e-9 && a.emin < b.emin
+            };
+            if width <= 1 {
+                if paths.first().is_none_or(|c| better(&node, c)) {
+                    paths.clear();
+                    paths.push(node);
+                }
+                return;
+            }
+            if paths
+                .iter()
+                .any(|c| c.cost <= node.cost + 1e-9 && c.emin <= node.emin)
+            {
+                return;
+            }
+            paths.retain(|c| !(node.cost <= c.cost + 1e-9 && node.emin <= c.emin));
+            let at = paths
+                .iter()
+                .position(|c| better(&node, c))
+                .unwrap_or(paths.len());
+            paths.insert(at, node);
+            paths.truncate(width);
         }
         let n = self.units.len();
         let p = self.profile;
         let cap = self.max_chars * self.max_lines + self.max_lines - 1;
         let max_dur = ms(p.max_duration_ms);
         let max_words = p.max_words.unwrap_or(usize::MAX).max(1);
-        let mut best: Vec<Option<Node>> = vec![None; n + 1];
-        best[0] = Some(Node {
+        // best[j - lo]: the paths kept to the boundary before unit j.
+        let mut best: Vec<Vec<Node>> = vec![Vec::new(); hi - lo + 1];
+        best[0].push(Node {
             cost: 0.0,
-            emin: i64::MIN / 4,
-            from: 0,
+            emin: before,
+            from: lo,
+            from_path: 0,
             layout: None,
+            deficit: false,
         });
-        for j in 1..=n {
+        for j in lo + 1..=hi {
             let mut internal = 0.0;
             let mut last_end = i64::MIN;
-            let mut cand: Option<Node> = None;
-            for i in (0..j).rev() {
+            let mut cand: Vec<Node> = Vec::new();
+            for i in (lo..j).rev() {
                 last_end = last_end.max(self.units[i].end);
                 if i + 1 < j {
                     internal += self.internal_cost(i);
@@ -497,60 +634,83 @@ impl<'a> Segmenter<'a> {
                         break;
                     }
                 }
-                let Some(prev) = best[i].as_ref() else {
+                if best[i - lo].is_empty() {
                     continue;
-                };
+                }
                 let Some(layout) = self.layout(i, j) else {
                     continue;
                 };
-                let mut cost = prev.cost + CUE_COST + layout.cost + internal;
+                let mut base = CUE_COST + layout.cost + internal;
                 for &b in &layout.breaks {
                     if self.kinds[b - 1] == BreakKind::Sentence {
-                        cost -= 6.0;
+                        base -= 6.0;
                     }
                 }
                 if j < n {
-                    cost += self.boundary_cost(j - 1);
+                    base += self.boundary_cost(j - 1);
                 }
                 let s = self.units[i].start;
                 let d = ms(p.required_duration_ms(layout.chars).min(p.max_duration_ms)).max(1);
-                // The previous cue cannot get its full duration before this one starts at its first word.
-                let deficit = prev.emin + self.gap - s;
-                if deficit > 0 {
-                    cost += INFEASIBLE_COST + deficit as f64;
-                }
-                let a = (s - self.offset).max((prev.emin + self.gap).min(s)).max(0);
-                let emin = a + d;
-                if cand.as_ref().is_none_or(|c| {
-                    cost < c.cost - 1e-9 || (cost - c.cost).abs() <= 1e-9 && emin < c.emin
-                }) {
-                    cand = Some(Node {
+                for (k, prev) in best[i - lo].iter().enumerate() {
+                    let mut cost = prev.cost + base;
+                    // The previous cue cannot get its full duration before this one starts at its first word.
+                    let deficit = prev.emin + self.gap - s;
+                    if deficit > 0 {
+                        cost += INFEASIBLE_COST + deficit as f64;
+                    }
+                    let a = (s - self.offset).max((prev.emin + self.gap).min(s)).max(0);
+                    let node = Node {
                         cost,
-                        emin,
+                        emin: a + d,
                         from: i,
-                        layout: Some(layout),
-                    });
+                        from_path: k,
+                        layout: Some(layout.clone()),
+                        deficit: deficit > 0,
+                    };
+                    if j == hi && end_limit.is_some_and(|l| node.emin > l) {
+                        continue;
+                    }
+                    keep(&mut cand, node, width);
                 }
             }
-            best[j] = cand;
+            best[j - lo] = cand;
         }
-        let mut out = Vec::new();
-        let mut j = n;
-        while j > 0 {
-            let Some(node) = best[j].take() else { break };
-            out.push((
+        best[hi - lo].first()?;
+        let mut path = Path::default();
+        let (mut j, mut k) = (hi, 0);
+        while j > lo {
+            let node = &mut best[j - lo][k];
+            path.cues.push((
                 node.from,
                 j,
-                node.layout.unwrap_or(Layout {
+                node.layout.take().unwrap_or(Layout {
                     breaks: Vec::new(),
                     cost: 0.0,
                     chars: 0,
                 }),
             ));
-            j = node.from;
+            path.emin.push(node.emin);
+            path.cost.push(node.cost);
+            path.deficit.push(node.deficit);
+            (j, k) = (node.from, node.from_path);
         }
-        out.reverse();
-        out
+        path.cues.reverse();
+        path.emin.reverse();
+        path.cost.reverse();
+        path.deficit.reverse();
+        Some(path)
+    }
+
+    /// The shortest time that lint accepts for a cue of `chars` characters: its minimum duration and reading
+    /// time, not rounded to the 10 ms grid.
+    fn exact_need(&self, chars: usize) -> i64 {
+        let p = self.profile;
+        let reading = if p.max_cps > 0.0 && p.max_cps.is_finite() {
+            ms((chars as f64 * 1000.0 / p.max_cps).ceil() as u64)
+        } else {
+            0
+        };
+        reading.max(ms(p.min_duration_ms))
     }
 
     /// Places the chosen cues in time (see the module docs) and builds them.
@@ -612,6 +772,22 @@ impl<'a> Segmenter<'a> {
             }
             if c + 1 < k && times[c + 1].0 < times[c].1 + self.gap {
                 times[c + 1].0 = times[c].1 + self.gap;
+            }
+        }
+        // A cue still short of its reading time or minimum duration ends at most the rounded minimum gap
+        // (`min_gap_ms` on the 10 ms grid, 90 ms for 84) before the next one. If the exact minimum gap leaves
+        // it enough time, it takes that time (this end leaves the grid, by the few milliseconds the rounding
+        // took). It stays within the maximum duration; lint's late-end rule allows any end the reading speed
+        // or minimum duration needs, so the linger limit does not apply.
+        let exact_gap = ms(p.min_gap_ms);
+        for c in 0..k.saturating_sub(1) {
+            let (start, end) = times[c];
+            let need = self.exact_need(ranges[c].2.chars);
+            if end - start < need {
+                let room = (times[c + 1].0 - exact_gap).min(start + max_dur);
+                if start + need <= room {
+                    times[c].1 = (start + d[c]).min(room);
+                }
             }
         }
         let mut cues = Vec::with_capacity(k);

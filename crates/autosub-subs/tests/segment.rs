@@ -741,3 +741,104 @@ fn fast_speech_traded_clean_line_breaks_for_fuller_cues() {
     }
     assert!(seen.contains_key("too-fast"), "{seen:?}");
 }
+
+// ---- reading time: a cue is too fast only when nothing could give it its time ----
+
+/// Shortest time lint accepts for `cue` (minimum duration and reading speed, not rounded).
+fn need_ms(cue: &Cue, p: &Profile) -> u64 {
+    let chars = cue.text().chars().count();
+    ((chars as f64 * 1000.0 / p.max_cps).ceil() as u64).max(p.min_duration_ms)
+}
+
+/// Whether cue `i` could have had its time by ending later, the next cue where it is.
+fn had_room(cues: &[Cue], i: usize, p: &Profile) -> bool {
+    let c = &cues[i];
+    let need = need_ms(c, p);
+    need <= p.max_duration_ms
+        && cues
+            .get(i + 1)
+            .is_none_or(|next| c.start_ms + need + p.min_gap_ms <= next.start_ms)
+}
+
+#[test]
+fn fast_cue_takes_the_exact_min_gap_when_that_is_enough() {
+    // "Nineteen characters." (20 characters) needs 1177 ms at 17 cps; it cannot start before 0 and the next
+    // cue starts at 1263 ms. On the 10 ms grid the gap is 90 ms (84 rounded up), which left it 1173 ms (17.05
+    // cps); the profile's exact 84 ms leave it 1179 ms.
+    let mut words = vec![w(" Nineteen", 0, 500), w(" characters.", 500, 1000)];
+    let mut more = speak(
+        "And then we walked all the way back home along the river in the cold rain.",
+        1263,
+        40.0,
+    );
+    words.append(&mut more);
+    let p = Profile::standard();
+    let cues = segment(&words, &p);
+    assert_eq!(texts(&cues)[0], "Nineteen characters.");
+    assert_eq!(cues[1].start_ms, 1263);
+    assert_eq!((cues[0].start_ms, cues[0].end_ms), (0, 1179));
+    assert!(lint(&cues, &p).is_empty(), "{:#?}", lint(&cues, &p));
+    // On the grid, where 84 ms would not be enough anyway, the gap stays 90 ms and the cue too fast.
+    for c in &mut words[2..] {
+        c.start_ms += 7;
+        c.end_ms += 7;
+    }
+    let cues = segment(&words, &p);
+    assert_eq!((cues[0].end_ms, cues[1].start_ms), (1180, 1270));
+    assert!(lint(&cues, &p).is_empty());
+    for c in &mut words[2..] {
+        c.start_ms -= 10;
+        c.end_ms -= 10;
+    }
+    let cues = segment(&words, &p);
+    assert_eq!((cues[0].end_ms, cues[1].start_ms), (1170, 1260));
+    let v = lint(&cues, &p);
+    assert!(v.len() == 1 && v[0].rule == Rule::TooFast, "{v:#?}");
+}
+
+/// Generated streams from slow to very fast speech: every too-fast or too-short cue is one the next cue left no
+/// room for. Returns the number of cues and of cues lint flags.
+fn reading_time_property(profile: &Profile, streams: u64, seed: u64) -> (usize, usize) {
+    let mut rng = Rng(seed);
+    let (mut total, mut flagged) = (0, 0);
+    for n in 0..streams {
+        let cps = rng.range(12.0, 30.0);
+        let words = generate(&mut rng, cps, n % 2 == 0);
+        let cues = segment(&words, profile);
+        assert_eq!(all_words(&cues), words);
+        total += cues.len();
+        let mut last = 0;
+        for v in lint(&cues, profile) {
+            assert!(
+                matches!(v.rule, Rule::TooFast | Rule::TooShort),
+                "stream {n} at {cps:.1} cps: {v}"
+            );
+            assert!(
+                !had_room(&cues, v.cue - 1, profile),
+                "stream {n} at {cps:.1} cps: {v}, but the next cue starts late enough: {:#?}",
+                &cues[v.cue - 1..(v.cue + 1).min(cues.len())]
+            );
+            if v.cue != last {
+                flagged += 1;
+                last = v.cue;
+            }
+        }
+    }
+    (total, flagged)
+}
+
+#[test]
+fn no_cue_is_too_fast_where_the_next_gap_had_room_standard() {
+    let (cues, flagged) = reading_time_property(&Profile::standard(), 300, 0x5eed_1234_abcd_0004);
+    // Measured: 6906 cues, 1765 flagged (6909 and 2371 when only the cheapest cuts to each boundary were kept).
+    assert!(cues > 6000, "{cues}");
+    assert!(flagged < 2050, "{flagged} of {cues} cues break the profile");
+}
+
+#[test]
+fn no_cue_is_too_fast_where_the_next_gap_had_room_shorts() {
+    let (cues, flagged) = reading_time_property(&Profile::shorts(), 300, 0x5eed_1234_abcd_0005);
+    // Measured: 24456 cues, 242 flagged (24358 and 435 when only the cheapest cuts to each boundary were kept).
+    assert!(cues > 20000, "{cues}");
+    assert!(flagged < 340, "{flagged} of {cues} cues break the profile");
+}
