@@ -80,6 +80,10 @@ struct Cli {
     /// Print diagnostic detail (commands run, model paths, the encoding and language of subtitle files).
     #[arg(short, long, global = true, help_heading = GLOBAL)]
     verbose: bool,
+    /// Character encoding of the subtitle files read (utf-8, utf-16le, windows-1251, cp1250, koi8-r, latin1...)
+    /// [default: from the byte-order mark, else UTF-8, else detected].
+    #[arg(long, global = true, value_name = "NAME", help_heading = GLOBAL)]
+    encoding: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -514,6 +518,7 @@ fn normalise_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ff
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(normalise_args(std::env::args_os()));
+    ENCODING.get_or_init(|| cli.encoding.clone());
     let ui = display::Ui::new(cli.quiet, cli.verbose);
     // Ctrl-C: ask every stage to stop; they kill their children and remove partial files.
     let flag: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
@@ -589,7 +594,7 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
     match cli.command {
         Command::Process(a) => process(*a, &models_dir, ui, sink),
         Command::Transcribe(a) => transcribe(a, &models_dir, ui, sink),
-        Command::Segment(a) => segment(a),
+        Command::Segment(a) => segment(a, sink),
         Command::Lint(a) => lint(a, &models_dir, sink),
         Command::Render(a) => render_cmd(a, &models_dir, ui, sink),
         Command::Fetch(a) => fetch_cmd(a, ui, sink),
@@ -1110,7 +1115,7 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
 fn render_cmd(a: RenderArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
     autosub_core::media::check_input_file(&a.video)?;
     let format = format_of(&a.subs)?;
-    let text = read_text(&a.subs)?;
+    let text = read_text(&a.subs, sink)?;
     let job = video_job(&a.video_args, default_style(&a.video_args))?;
     let voice_plan = a.voice.plan()?;
     if let Some(l) = &a.lang {
@@ -1118,16 +1123,15 @@ fn render_cmd(a: RenderArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sin
     }
     // An .ass file without --style is burned exactly as it is (its own styles, positions and effects).
     let verbatim = format == Format::Ass && a.video_args.style.is_none();
-    let mut language = a.lang.clone();
-    let cues = if format == Format::Json {
-        let doc = autosub_subs::parse_json(&text)
-            .with_context(|| format!("reading {}", a.subs.display()))?;
-        language = language.or(doc.language);
-        doc.cues
+    let doc = if format == Format::Json {
+        autosub_subs::parse_json(&text).with_context(|| format!("reading {}", a.subs.display()))?
     } else {
-        autosub_subs::parse_any(&text, format)
-            .with_context(|| format!("reading {}", a.subs.display()))?
+        Document {
+            cues: parse_subs(&a.subs, &text, format, sink)?,
+            ..Document::default()
+        }
     };
+    let cues = doc.cues.clone();
     if verbatim {
         autosub_subs::UserAssStyle::parse(&text)
             .map_err(|e| bad(format!("{}: {e}", a.subs.display())))?;
@@ -1155,6 +1159,7 @@ fn render_cmd(a: RenderArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sin
     }
     let voiced = match &voice_plan {
         Some(plan) => {
+            let language = subtitle_language(a.lang.as_deref(), &doc, &a.subs, sink);
             let engine = voice::open(plan, language.as_deref(), models_dir, sink)?;
             let vo = voice::build(
                 &cues,
@@ -1214,7 +1219,7 @@ fn translate_cmd(
     ui: &display::Ui,
     sink: &dyn Sink,
 ) -> Result<u8> {
-    let mut doc = read_subs(&a.subs, None)?;
+    let mut doc = read_subs(&a.subs, None, sink)?;
     // The document's own limits unless others are asked for (a JSON from `process --vertical` stays shorts, one
     // cut with --max-cps 23 keeps 23).
     let profile = profile_of_doc(&a.profile, &doc)?;
@@ -1259,16 +1264,16 @@ fn translate_cmd(
     Ok(exit::OK)
 }
 
-/// Reads a subtitle file into a document: a JSON document as it is, other formats as cues.
-fn read_subs(path: &Path, profile: Option<&str>) -> Result<Document> {
+/// Reads a subtitle file into a document: a JSON document as it is, other formats as cues (what had to be read
+/// leniently or skipped is said as a warning, with its line).
+fn read_subs(path: &Path, profile: Option<&str>, sink: &dyn Sink) -> Result<Document> {
     let format = format_of(path)?;
-    let text = read_text(path)?;
+    let text = read_text(path, sink)?;
     if format == Format::Json {
         return autosub_subs::parse_json(&text)
             .with_context(|| format!("reading {}", path.display()));
     }
-    let cues = autosub_subs::parse_any(&text, format)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let cues = parse_subs(path, &text, format, sink)?;
     Ok(Document {
         version: 1,
         source: Some(path.display().to_string()),
@@ -1292,11 +1297,13 @@ fn subtitle_language(
     path: &Path,
     sink: &dyn Sink,
 ) -> Option<String> {
-    let lines = doc
-        .cues
-        .iter()
-        .flat_map(|c| c.lines.iter().map(String::as_str));
-    let found = autosub_core::lang::of_subtitles(given, doc.language.as_deref(), path, lines);
+    let lines: Vec<String> = doc.cues.iter().map(|c| c.visible_text()).collect();
+    let found = autosub_core::lang::of_subtitles(
+        given,
+        doc.language.as_deref(),
+        path,
+        lines.iter().map(String::as_str),
+    );
     if let Some((l, source)) = &found {
         sink.event(Event::Debug(&format!(
             "language of {}: {l} ({})",
@@ -1321,7 +1328,7 @@ fn speak_cmd(
     ui: &display::Ui,
     sink: &dyn Sink,
 ) -> Result<u8> {
-    let doc = read_subs(&a.subs, None)?;
+    let doc = read_subs(&a.subs, None, sink)?;
     if let Some(l) = &a.lang {
         translate::validate_language(l)?;
     }
@@ -1525,10 +1532,46 @@ fn write_doc_output(output: &Path, doc: &Document, format: Format) -> Result<()>
     Ok(())
 }
 
-fn read_text(path: &Path) -> Result<String> {
+/// The encoding given with `--encoding`, set once in `main`.
+static ENCODING: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Reads a text file in its encoding (`--encoding`, else detected: [`autosub_subs::decode_text`]); `--verbose`
+/// says which.
+fn read_text(path: &Path, sink: &dyn Sink) -> Result<String> {
     autosub_core::media::check_input_file(path)?;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    String::from_utf8(bytes).map_err(|_| bad(format!("{} is not UTF-8 text", path.display())))
+    let forced = ENCODING.get().and_then(|e| e.as_deref());
+    let d = autosub_subs::decode_text(&bytes, forced)
+        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    sink.event(Event::Debug(&format!(
+        "{}: read as {} ({})",
+        path.display(),
+        d.encoding,
+        d.source.describe()
+    )));
+    if d.lossy {
+        sink.event(Event::Warning(&format!(
+            "{}: some bytes are not valid {} and were replaced; give the right one with --encoding",
+            path.display(),
+            d.encoding
+        )));
+    }
+    Ok(d.text)
+}
+
+/// Parses subtitles leniently ([`autosub_subs::parse_subtitles`]), each problem read past said as a warning.
+fn parse_subs(
+    path: &Path,
+    text: &str,
+    format: Format,
+    sink: &dyn Sink,
+) -> Result<Vec<autosub_subs::Cue>> {
+    let parsed = autosub_subs::parse_subtitles(text, format)
+        .with_context(|| format!("reading {}", path.display()))?;
+    for w in &parsed.warnings {
+        sink.event(Event::Warning(&format!("{}: {w}", path.display())));
+    }
+    Ok(parsed.cues)
 }
 
 fn format_of(path: &Path) -> Result<Format> {
@@ -1544,8 +1587,8 @@ fn format_of(path: &Path) -> Result<Format> {
     })
 }
 
-fn segment(a: SegmentArgs) -> Result<u8> {
-    let text = read_text(&a.input)?;
+fn segment(a: SegmentArgs, sink: &dyn Sink) -> Result<u8> {
+    let text = read_text(&a.input, sink)?;
     let mut doc = autosub_subs::parse_json(&text)
         .with_context(|| format!("reading {}", a.input.display()))?;
     let profile = profile_of_doc(&a.profile, &doc)?;
@@ -1567,7 +1610,7 @@ fn segment(a: SegmentArgs) -> Result<u8> {
 }
 
 fn lint(a: LintArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u8> {
-    let doc = read_subs(&a.file, None)?;
+    let doc = read_subs(&a.file, None, sink)?;
     let profile = profile_of_doc(&a.profile, &doc)?;
     let cues = &doc.cues;
     let mut violations = autosub_subs::lint(cues, &profile);

@@ -82,7 +82,44 @@ pub fn open(
     } else {
         plan.spec.as_str()
     };
-    Ok(tts::open_voice(models_dir, spec, sink)?)
+    Ok(tts::open_voice_with(
+        models_dir,
+        spec,
+        &voice_settings()?,
+        sink,
+    )?)
+}
+
+/// `AUTOSUB_PIPER_NOISE`: Piper's noise scales, `SCALE` or `SCALE,W` (`0` makes Piper voices reproducible).
+pub const PIPER_NOISE_ENV: &str = "AUTOSUB_PIPER_NOISE";
+
+/// The voice settings from the environment ([`PIPER_NOISE_ENV`]).
+fn voice_settings() -> Result<tts::VoiceSettings> {
+    let Some(v) = std::env::var(PIPER_NOISE_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(tts::VoiceSettings::default());
+    };
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|x| (0.0..=2.0).contains(x))
+    };
+    let noise = match v.split_once(',') {
+        None => parse(&v).map(|x| (x, x)),
+        Some((a, b)) => parse(a).zip(parse(b)),
+    };
+    match noise {
+        Some(n) => Ok(tts::VoiceSettings {
+            piper_noise: Some(n),
+        }),
+        None => Err(crate::bad(format!(
+            "{PIPER_NOISE_ENV}={v:?}: expected SCALE or SCALE,W, numbers from 0 to 2 (0 makes Piper voices \
+             reproducible)"
+        ))),
+    }
 }
 
 /// Builds the voice-over of `cues` on a track `length_ms` long.

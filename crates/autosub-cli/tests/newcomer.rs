@@ -301,3 +301,35 @@ fn a_document_keeps_the_limits_it_was_cut_with() {
     std::fs::write(&old_path, old.to_string()).unwrap();
     assert_eq!(lint(&old_path, &[])["limits"]["max_cps"], 17.0);
 }
+
+#[test]
+fn piper_noise_setting_makes_a_voiceover_reproducible_and_bad_values_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let subs = dir.path().join("talk.en.srt");
+    std::fs::write(
+        &subs,
+        "1\n00:00:00,500 --> 00:00:03,000\nThe weather is nice today.\n",
+    )
+    .unwrap();
+    let p = |p: &Path| p.as_os_str().to_owned();
+    // The test helper runs autosub with AUTOSUB_PIPER_NOISE=0: twice the same bytes.
+    let wavs: Vec<Vec<u8>> = (0..2)
+        .map(|i| {
+            let out = dir.path().join(format!("v{i}.wav"));
+            autosub(["-q".into(), "speak".into(), p(&subs), "-o".into(), p(&out)]).ok();
+            std::fs::read(out).unwrap()
+        })
+        .collect();
+    assert!(wavs[0].len() > 40_000);
+    assert!(wavs[0] == wavs[1], "two reproducible voice-overs differ");
+    let run: Run = std::process::Command::new(bin())
+        .args(["-q", "speak"])
+        .arg(&subs)
+        .env("AUTOSUB_MODELS_DIR", models_dir())
+        .env("AUTOSUB_PIPER_NOISE", "lots")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, BAD_INPUT, "{}", run.stderr);
+    assert!(run.stderr.contains("AUTOSUB_PIPER_NOISE"), "{}", run.stderr);
+}

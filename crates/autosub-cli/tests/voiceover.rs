@@ -448,6 +448,7 @@ fn process_translate_voiceover_vertical_is_one_encode() {
         .arg(&video)
         .env("AUTOSUB_MODELS_DIR", models_dir())
         .env("AUTOSUB_MODEL", TEST_MODEL)
+        .env("AUTOSUB_PIPER_NOISE", "0")
         .env("AUTOSUB_COMMAND_LOG", &log)
         .output()
         .unwrap()

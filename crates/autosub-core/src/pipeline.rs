@@ -209,9 +209,11 @@ pub fn burn_look(style: &str, vertical: bool) -> Result<BurnLook> {
         )));
     }
     media::check_input_file(path)?;
-    let bytes = std::fs::read(path)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::BadInput(format!("style file {} is not UTF-8 text", path.display())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::BadInput(format!("cannot read style file {}: {e}", path.display())))?;
+    let text = autosub_subs::decode_text(&bytes, None)
+        .map_err(|e| Error::BadInput(format!("style file {}: {e}", path.display())))?
+        .text;
     let user = UserAssStyle::parse(&text)
         .map_err(|e| Error::BadInput(format!("style file {}: {e}", path.display())))?;
     Ok(BurnLook::User(user))
@@ -359,7 +361,6 @@ fn create_output_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| {
         let blocker = dir
             .ancestors()
-            .skip(1)
             .find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir());
         match blocker {
             Some(file) => Error::BadInput(format!(
@@ -446,11 +447,27 @@ mod tests {
     fn atomic_write_leaves_nothing_on_failure() {
         let dir = tempfile::tempdir().unwrap();
         let ok = dir.path().join("a.srt");
-        let bad = dir.path().join("no-such-dir").join("b.srt");
+        // A name too long for the file system: the second write fails after the first temporary file was made.
+        let bad = dir.path().join(format!("{}.srt", "b".repeat(300)));
         let err =
             write_files_atomically(&[(ok.clone(), "x".into()), (bad, "y".into())]).unwrap_err();
         assert!(matches!(err, Error::Write { .. }));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // A file where a folder should be: refused before anything is written.
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let inside = dir.path().join("file/b.srt");
+        let err =
+            write_files_atomically(&[(ok.clone(), "x".into()), (inside, "y".into())]).unwrap_err();
+        assert!(err.to_string().contains("is a file, not a folder"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn atomic_write_creates_missing_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c.srt");
+        write_files_atomically(&[(deep.clone(), "x".into())]).unwrap();
+        assert_eq!(std::fs::read_to_string(deep).unwrap(), "x");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Advanced SubStation Alpha (`.ass`): styles sized from the video, escaped dialogue text.
+//! Advanced SubStation Alpha (`.ass`): styles sized from the video, escaped dialogue text, the canonical
+//! markup as override tags (see [`crate::visible_text`] for the mapping both ways).
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,8 +7,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{snippet, ParseError, UnknownName};
+use crate::format::{Parsed, Problems};
+use crate::markup::{self, ass_diff, display_lines, runs_text, Runs, Style, WJ};
 use crate::srt::input_lines;
-use crate::time::{fmt_ass_cs, ms_to_cs, parse_clock};
+use crate::time::{fmt_ass_cs, ms_to_cs, parse_time};
 use crate::Cue;
 
 /// Video frame size in pixels; the ASS script's `PlayResX`/`PlayResY`, so style sizes are in video pixels.
@@ -372,9 +375,6 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Word joiner: put after a user backslash so it can never start an escape such as `\N` or `\{`.
-const WJ: char = '\u{2060}';
-
 /// Escapes one line of user text for a Dialogue line: backslashes are followed by a word joiner (so `\N`,
 /// `\h` and `\{` in the text stay literal), braces become `\{` and `\}` (libass shows them literally, so no
 /// override block can be opened).
@@ -401,8 +401,9 @@ fn escape_text(line: &str) -> String {
 /// karaoke: one Dialogue per spoken word, that word drawn in the highlight colour.
 ///
 /// Times are rounded to the nearest centisecond; an end is never rounded past the next cue's start, so cues
-/// that did not overlap still do not. Text is escaped so it can never inject override tags (libass
-/// semantics; see [`parse_ass`]).
+/// that did not overlap still do not. The canonical markup becomes override tags (`{\i1}`...`{\i}`,
+/// `{\c&HBBGGRR&}`...`{\c}`; see [`crate::visible_text`]); the text itself is escaped so it can never
+/// inject override tags (libass semantics; see [`parse_ass`]). Lines without visible text are left out.
 pub fn write_ass(cues: &[Cue], style: &AssStyle, video: VideoSize) -> String {
     write_burn_script(cues, &BurnLook::Style(style.clone()), video, None)
 }
@@ -593,14 +594,15 @@ pub fn write_bilingual_script(
             }
         }
         let end = end.max(start);
-        let spans = highlight.and_then(|_| word_spans(cue));
+        let lines = display_lines(&cue.lines);
+        let spans = highlight.and_then(|_| word_spans(cue, &lines));
         match (highlight, spans) {
             (Some(colour), Some(spans)) if !spans.is_empty() => {
                 // Before the first word: no highlight; then each word from its start to the next one's.
                 let mut t = start;
                 let first = ms_to_cs(spans[0].start_ms).max(start).min(end);
                 if first > t {
-                    dialogue(&mut out, 0, t, first, &highlighted_text(cue, None, colour));
+                    dialogue(&mut out, 0, t, first, &dialogue_text(&lines, None));
                     t = first;
                 }
                 for (k, span) in spans.iter().enumerate() {
@@ -613,16 +615,13 @@ pub fn write_bilingual_script(
                             0,
                             t,
                             next,
-                            &highlighted_text(cue, Some(span), colour),
+                            &dialogue_text(&lines, Some((span, colour))),
                         );
                         t = next;
                     }
                 }
             }
-            _ => {
-                let text: Vec<String> = cue.lines.iter().map(|l| escape_text(l)).collect();
-                dialogue(&mut out, 0, start, end, &text.join("\\N"));
-            }
+            _ => dialogue(&mut out, 0, start, end, &dialogue_text(&lines, None)),
         }
     }
     if let Some(upper) = upper {
@@ -642,12 +641,11 @@ pub fn write_bilingual_script(
                     end = end.min(ms_to_cs(next.start_ms));
                 }
             }
-            let text: Vec<String> = cue.lines.iter().map(|l| escape_text(l)).collect();
             out.push_str(&format!(
                 "Dialogue: 0,{},{},{style_name},,0,0,{margin_v},,{prefix}{}\n",
                 fmt_ass_cs(start),
                 fmt_ass_cs(end),
-                text.join("\\N")
+                dialogue_text(&display_lines(&cue.lines), None)
             ));
         }
     }
@@ -713,8 +711,8 @@ pub fn insert_events(script: &str, lines: &[&str]) -> String {
     out
 }
 
-/// Where a spoken word sits in a cue's lines: line index and byte range, with its start time. Punctuation-only
-/// words are folded into the word before them.
+/// Where a spoken word sits in a cue's display lines: line index and byte range in the line's visible text,
+/// with its start time. Punctuation-only words are folded into the word before them.
 #[derive(Clone, Debug, PartialEq)]
 struct WordSpan {
     line: usize,
@@ -722,12 +720,13 @@ struct WordSpan {
     start_ms: u64,
 }
 
-/// Finds each of the cue's words in its lines, in order; `None` when the cue has no words or one cannot be
-/// found (text edited after segmentation), so the cue is drawn without karaoke.
-fn word_spans(cue: &Cue) -> Option<Vec<WordSpan>> {
+/// Finds each of the cue's words in the visible text of its lines, in order; `None` when the cue has no
+/// words or one cannot be found (text edited after segmentation), so the cue is drawn without karaoke.
+fn word_spans(cue: &Cue, lines: &[Runs]) -> Option<Vec<WordSpan>> {
     if cue.words.is_empty() {
         return None;
     }
+    let texts: Vec<String> = lines.iter().map(|l| runs_text(l)).collect();
     let mut spans: Vec<WordSpan> = Vec::new();
     let (mut line, mut pos) = (0usize, 0usize);
     for w in &cue.words {
@@ -736,7 +735,7 @@ fn word_spans(cue: &Cue) -> Option<Vec<WordSpan>> {
             continue;
         }
         let (l, at) = loop {
-            let text = cue.lines.get(line)?;
+            let text = texts.get(line)?;
             if let Some(off) = text.get(pos..).and_then(|rest| rest.find(t)) {
                 break (line, pos + off);
             }
@@ -758,90 +757,113 @@ fn word_spans(cue: &Cue) -> Option<Vec<WordSpan>> {
     Some(spans)
 }
 
-/// The cue's lines with `span` (if any) drawn in `colour`; `\r` returns to the line's style.
-fn highlighted_text(cue: &Cue, span: Option<&WordSpan>, colour: Colour) -> String {
-    let mut parts = Vec::with_capacity(cue.lines.len());
-    for (i, line) in cue.lines.iter().enumerate() {
-        match span.filter(|s| s.line == i) {
-            Some(s) => parts.push(format!(
-                "{}{{\\1c&H{:02X}{:02X}{:02X}&}}{}{{\\r}}{}",
-                escape_text(&line[..s.range.start]),
-                colour.b,
-                colour.g,
-                colour.r,
-                escape_text(&line[s.range.clone()]),
-                escape_text(&line[s.range.end..]),
-            )),
-            None => parts.push(escape_text(line)),
+/// The Text field for display lines: the markup as override tags, the text escaped, `\N` between lines.
+/// With a karaoke `highlight`, that word is drawn in the colour (`\1c`, over any markup colour) and `{\r}`
+/// after it goes back to the style, followed by the markup still in force.
+fn dialogue_text(lines: &[Runs], highlight: Option<(&WordSpan, Colour)>) -> String {
+    // The markup libass has in force (besides a highlight colour), from the start of the Dialogue.
+    let mut shown = Style::default();
+    let mut parts = Vec::with_capacity(lines.len());
+    for (i, runs) in lines.iter().enumerate() {
+        let hl = highlight
+            .filter(|(s, _)| s.line == i)
+            .map(|(s, c)| (s.range.clone(), c));
+        let mut out = String::new();
+        let mut in_hl = false;
+        let mut pos = 0usize;
+        let mut last = Style::default();
+        for run in runs {
+            let run_end = pos + run.text.len();
+            // Cut the run where the highlight starts and ends.
+            let mut cuts = vec![pos, run_end];
+            if let Some((r, _)) = &hl {
+                for b in [r.start, r.end] {
+                    if b > pos && b < run_end && run.text.is_char_boundary(b - pos) {
+                        cuts.push(b);
+                    }
+                }
+            }
+            cuts.sort_unstable();
+            cuts.dedup();
+            for seg in cuts.windows(2) {
+                let (a, b) = (seg[0], seg[1]);
+                let inside = hl.as_ref().is_some_and(|(r, _)| a >= r.start && a < r.end);
+                let tags = match (inside, in_hl) {
+                    (true, false) => {
+                        let colour = hl.as_ref().map_or(Colour::WHITE, |h| h.1);
+                        let mut t = ass_diff(shown, run.style, true);
+                        t.push_str(&format!(
+                            "\\1c&H{:02X}{:02X}{:02X}&",
+                            colour.b, colour.g, colour.r
+                        ));
+                        shown = Style {
+                            colour: shown.colour,
+                            ..run.style
+                        };
+                        t
+                    }
+                    (true, true) => {
+                        let t = ass_diff(shown, run.style, true);
+                        shown = Style {
+                            colour: shown.colour,
+                            ..run.style
+                        };
+                        t
+                    }
+                    (false, true) => {
+                        let t = format!("\\r{}", ass_diff(Style::default(), run.style, false));
+                        shown = run.style;
+                        t
+                    }
+                    (false, false) => {
+                        let t = ass_diff(shown, run.style, false);
+                        shown = run.style;
+                        t
+                    }
+                };
+                in_hl = inside;
+                if !tags.is_empty() {
+                    out.push('{');
+                    out.push_str(&tags);
+                    out.push('}');
+                }
+                out.push_str(&escape_text(&run.text[a - pos..b - pos]));
+            }
+            last = run.style;
+            pos = run_end;
         }
+        if in_hl {
+            out.push_str(&format!(
+                "{{\\r{}}}",
+                ass_diff(Style::default(), last, false)
+            ));
+            shown = last;
+        }
+        parts.push(out);
     }
     parts.join("\\N")
 }
 
-/// Turns Dialogue text into lines: override blocks `{...}` are dropped, `\N` breaks the line (`\n` too with
-/// `WrapStyle: 2`, otherwise it is a space), `\h` is a no-break space, `\{` and `\}` are literal braces, and a
-/// backslash followed by a word joiner (how [`write_ass`] escapes backslashes) is a plain backslash.
-fn unescape_text(text: &str, wrap_style_2: bool) -> Vec<String> {
-    let mut lines = vec![String::new()];
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let line = lines.last_mut().expect("lines is never empty");
-        match c {
-            '{' => {
-                let block: String = chars.clone().take_while(|&c| c != '}').collect();
-                if chars.clone().any(|c| c == '}') {
-                    for _ in 0..=block.chars().count() {
-                        chars.next();
-                    }
-                } else {
-                    line.push('{');
-                }
-            }
-            '\\' => match chars.peek().copied() {
-                Some('N') => {
-                    chars.next();
-                    lines.push(String::new());
-                }
-                Some('n') => {
-                    chars.next();
-                    if wrap_style_2 {
-                        lines.push(String::new());
-                    } else {
-                        line.push(' ');
-                    }
-                }
-                Some('h') => {
-                    chars.next();
-                    line.push('\u{a0}');
-                }
-                Some(b @ ('{' | '}')) => {
-                    chars.next();
-                    line.push(b);
-                }
-                Some(WJ) => {
-                    chars.next();
-                    line.push('\\');
-                }
-                _ => line.push('\\'),
-            },
-            c => line.push(c),
-        }
-    }
-    if lines.len() == 1 && lines[0].is_empty() {
-        lines.clear();
-    }
-    lines
+/// Parses an ASS (or SSA) script's `[Events]`: every `Dialogue:` line, with fields in the order given by the
+/// section's `Format:` line (the standard ASS order if there is none); the warnings of
+/// [`crate::parse_subtitles`] are dropped. Comments, styles, fonts, graphics and other sections are
+/// ignored. Times are `H:MM:SS.cc`, read the way pysubs2 reads them: one-digit minutes and seconds with a
+/// fraction (`0:0:0.04`), no fraction (`0:00:01`), any number of fraction digits.
+///
+/// Text is unescaped as described for [`write_ass`] (`\N` splits lines, `\h`, `\{`...) and the override
+/// tags that the canonical markup can hold become it (see [`crate::visible_text`]): `{\i1}x{\i0}` is
+/// `<i>x</i>`, `{\c&H0000FF&}` is `<font color="#ff0000">`; all other override tags are dropped.
+///
+/// Read leniently, with a warning: a negative time (read as 0); a script with sections (styles, fonts)
+/// but no `[Events]` (no cues). Skipped, with a warning: a Dialogue line with too few fields, a malformed
+/// timestamp or an end before the start. Errors (with the line number): input that is not an ASS script (no
+/// section header before other text), a Format line without Start, End or Text, and the first skipped
+/// Dialogue when no cue could be read.
+pub fn parse_ass(s: &str) -> Result<Vec<Cue>, ParseError> {
+    read_ass(s).map(|p| p.cues)
 }
 
-/// Parses an ASS (or SSA) script's `[Events]`: every `Dialogue:` line, with fields in the order given by the
-/// section's `Format:` line (the standard ASS order if there is none). Comments, styles and other sections
-/// are ignored; times are `H:MM:SS.cc`. Text is unescaped as described for [`write_ass`]: override tags are
-/// removed, `\N` splits lines.
-///
-/// Errors (with the line number): input that is not an ASS script (no `[Script Info]` or `[Events]`
-/// section), a Format line without Start, End or Text, a Dialogue line with too few fields, a malformed
-/// timestamp, or a cue that ends before it starts.
-pub fn parse_ass(s: &str) -> Result<Vec<Cue>, ParseError> {
+pub(crate) fn read_ass(s: &str) -> Result<Parsed, ParseError> {
     let lines = input_lines(s);
     let mut section = String::new();
     let mut seen_section = false;
@@ -851,6 +873,7 @@ pub fn parse_ass(s: &str) -> Result<Vec<Cue>, ParseError> {
         "layer", "start", "end", "style", "name", "marginl", "marginr", "marginv", "effect", "text",
     ];
     let mut format: Vec<String> = default_format.iter().map(|s| s.to_string()).collect();
+    let mut problems = Problems::default();
     let mut cues = Vec::new();
     for (i, raw) in lines.iter().enumerate() {
         let line = raw.trim();
@@ -896,14 +919,16 @@ pub fn parse_ass(s: &str) -> Result<Vec<Cue>, ParseError> {
             "events" if key == "dialogue" => {
                 let fields: Vec<&str> = value.trim_start().splitn(format.len(), ',').collect();
                 if fields.len() < format.len() {
-                    return Err(ParseError::new(
+                    problems.skip(
                         ln,
                         format!(
                             "Dialogue line has {} fields, the Format line names {}",
                             fields.len(),
                             format.len()
                         ),
-                    ));
+                        "Dialogue line",
+                    );
+                    continue;
                 }
                 let field = |name: &str| {
                     format
@@ -913,34 +938,52 @@ pub fn parse_ass(s: &str) -> Result<Vec<Cue>, ParseError> {
                         .unwrap_or("")
                 };
                 let time = |name: &str| {
-                    parse_clock(field(name), false)
-                        .map_err(|m| ParseError::new(ln, format!("{name} time: {m}")))
+                    parse_time(field(name), false).map_err(|m| format!("{name} time: {m}"))
                 };
-                let (start_ms, end_ms) = (time("start")?, time("end")?);
+                let (start, end) = match (time("start"), time("end")) {
+                    (Ok(s), Ok(e)) => (s, e),
+                    (Err(m), _) | (_, Err(m)) => {
+                        problems.skip(ln, m, "Dialogue line");
+                        continue;
+                    }
+                };
+                for (name, (_, negative)) in [("start", start), ("end", end)] {
+                    if negative {
+                        problems.warn(
+                            ln,
+                            format!("negative {name} time {:?} read as 0", field(name).trim()),
+                        );
+                    }
+                }
+                let (start_ms, end_ms) = (start.0, end.0);
                 if end_ms < start_ms {
-                    return Err(ParseError::new(
+                    problems.skip(
                         ln,
                         format!(
                             "cue ends before it starts ({} --> {})",
                             field("start").trim(),
                             field("end").trim()
                         ),
-                    ));
+                        "Dialogue line",
+                    );
+                    continue;
                 }
-                cues.push(Cue {
+                cues.push(Cue::new(
                     start_ms,
                     end_ms,
-                    lines: unescape_text(field("text"), wrap_style_2),
-                    words: Vec::new(),
-                });
+                    markup::from_ass(field("text"), wrap_style_2),
+                ));
             }
             _ => {}
         }
     }
-    if !lines.iter().all(|l| l.trim().is_empty()) && !seen_events {
-        return Err(ParseError::new(lines.len(), "no [Events] section found"));
+    if seen_section && !seen_events {
+        problems.warn(
+            lines.len(),
+            "no [Events] section: the script has no subtitles",
+        );
     }
-    Ok(cues)
+    problems.finish(cues)
 }
 
 #[cfg(test)]
@@ -990,7 +1033,7 @@ mod tests {
             let escaped = escape_text(s);
             assert!(!escaped.contains('{') || escaped.contains("\\{"));
             assert_eq!(
-                unescape_text(&escaped, false),
+                markup::from_ass(&escaped, false),
                 vec![s.to_string()],
                 "{s:?} -> {escaped:?}"
             );
@@ -998,15 +1041,73 @@ mod tests {
     }
 
     #[test]
-    fn override_blocks_are_dropped() {
+    fn override_blocks_become_markup_or_are_dropped() {
+        let read = markup::from_ass;
         assert_eq!(
-            unescape_text("{\\an8}{\\b1}Top{\\b0}\\Nline", false),
-            vec!["Top", "line"]
+            read("{\\an8}{\\b1}Top{\\b0}\\Nline", false),
+            vec!["<b>Top</b>", "line"]
         );
-        assert_eq!(unescape_text("a\\nb", false), vec!["a b"]);
-        assert_eq!(unescape_text("a\\nb", true), vec!["a", "b"]);
-        assert_eq!(unescape_text("open { brace", false), vec!["open { brace"]);
-        assert!(unescape_text("", false).is_empty());
+        assert_eq!(read("a\\nb", false), vec!["a b"]);
+        assert_eq!(read("a\\nb", true), vec!["a", "b"]);
+        assert_eq!(read("open { brace", false), vec!["open { brace"]);
+        assert!(read("", false).is_empty());
+    }
+
+    #[test]
+    fn markup_becomes_override_tags_and_back() {
+        let cue = Cue::new(
+            0,
+            2000,
+            vec![
+                "<i>Ask not</i> what <font color=\"#ffff00\">your</font> <b>country</b>".into(),
+                "<u>can</u> <s>do</s> {\\b1}".into(),
+            ],
+        );
+        for look in [AssStyle::default(), AssStyle::boxed(), AssStyle::karaoke()] {
+            let script = write_ass(std::slice::from_ref(&cue), &look, VideoSize::default());
+            let line = script.lines().find(|l| l.starts_with("Dialogue:")).unwrap();
+            assert!(
+                line.ends_with(",,{\\i1}Ask not{\\i} what {\\c&H00FFFF&}your{\\c} {\\b1}country\\N{\\b\\u1}can{\\u} {\\s1}do{\\s} \\{\\\u{2060}b1\\}"),
+                "{line}"
+            );
+            assert_eq!(parse_ass(&script).unwrap()[0].lines, cue.lines);
+        }
+    }
+
+    #[test]
+    fn karaoke_keeps_markup_around_the_highlight() {
+        let mut cue = karaoke_cue();
+        cue.lines = vec![
+            "<i>Hello,</i> {big}".into(),
+            "<font color=\"#ff0000\">world.</font>".into(),
+        ];
+        let script = write_ass(&[cue], &AssStyle::karaoke(), VideoSize::new(1280, 720));
+        let events: Vec<&str> = script
+            .lines()
+            .filter(|l| l.starts_with("Dialogue:"))
+            .collect();
+        assert_eq!(events.len(), 4, "{script}");
+        assert!(
+            events[0].ends_with(",,{\\i1}Hello,{\\i} \\{big\\}\\N{\\c&H0000FF&}world."),
+            "{}",
+            events[0]
+        );
+        // The highlight is drawn over the italic word, then the style comes back with no italic.
+        assert!(
+            events[1]
+                .ends_with(",,{\\i1\\1c&H00D6FF&}Hello,{\\r} \\{big\\}\\N{\\c&H0000FF&}world."),
+            "{}",
+            events[1]
+        );
+        // Over a coloured word the highlight wins, and the colour comes back after it.
+        assert!(
+            events[3].ends_with("\\N{\\1c&H00D6FF&}world.{\\r\\c&H0000FF&}"),
+            "{}",
+            events[3]
+        );
+        for c in parse_ass(&script).unwrap() {
+            assert_eq!(c.visible_text(), "Hello, {big} world.");
+        }
     }
 
     fn word(text: &str, start_ms: u64, end_ms: u64) -> crate::Word {
@@ -1054,11 +1155,11 @@ mod tests {
         assert!(events[2].ends_with("Hello, {\\1c&H00D6FF&}\\{big\\}{\\r}\\Nworld."));
         assert!(events[3].contains("0:00:02.00,0:00:03.00"));
         assert!(events[3].ends_with("\\N{\\1c&H00D6FF&}world.{\\r}"));
-        // What a reader sees is still the cue's text.
+        // What a reader sees is still the cue's text (the highlight reads as a colour).
         let parsed = parse_ass(&script).unwrap();
         assert!(parsed
             .iter()
-            .all(|c| c.lines == vec!["Hello, {big}", "world."]));
+            .all(|c| c.visible_lines() == vec!["Hello, {big}", "world."]));
     }
 
     #[test]
@@ -1095,8 +1196,9 @@ mod tests {
         assert!(line.starts_with("Dialogue: 1,0:00:00.00,0:01:00.00,Default,,38,38,38,,"));
         assert!(line.contains("\\an9") && line.contains("\\fs77") && line.contains("\\1a&H80&"));
         assert!(line.ends_with("}@me \\{\\\u{2060}b0\\} 100%"), "{line}");
+        // Read back, the mark's own bold and white are markup; its text is intact.
         assert_eq!(
-            parse_ass(&script).unwrap()[0].lines,
+            parse_ass(&script).unwrap()[0].visible_lines(),
             vec!["@me {\\b0} 100%"]
         );
     }

@@ -31,10 +31,12 @@
 //! ```
 
 mod ass;
+mod decode;
 mod error;
 mod format;
 mod json;
 mod lint;
+mod markup;
 mod profile;
 pub mod retime;
 mod segment;
@@ -50,10 +52,13 @@ pub use ass::{
     BurnLook, Colour, SafeArea, TextMark, UserAssStyle, VideoSize, KARAOKE_HIGHLIGHT,
     VERTICAL_SAFE_AREA,
 };
+pub use decode::{decode_text, DecodeError, Decoded, EncodingSource};
 pub use error::{ParseError, UnknownName};
 pub use format::{parse_any, Format};
+pub use format::{parse_subtitles, ParseWarning, Parsed};
 pub use json::{parse_json, write_json, Document};
 pub use lint::{lint, Rule, Violation};
+pub use markup::{visible_lines, visible_text};
 pub use profile::{Profile, ProfileOverrides};
 pub use segment::{segment, wrap_text, LONG_PAUSE_MS};
 pub use srt::{parse_srt, write_srt};

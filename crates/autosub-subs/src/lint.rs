@@ -5,7 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::UnknownName;
-use crate::text::{bad_line_break, char_len, count_words, display_text, joined_len};
+use crate::markup::visible_lines;
+use crate::text::{bad_line_break, char_len, count_words};
 use crate::time::fmt_vtt;
 use crate::{Cue, Profile};
 
@@ -13,7 +14,7 @@ use crate::{Cue, Profile};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
-    /// A line has more than `max_chars_per_line` characters (displayed text, tags excluded).
+    /// A line has more than `max_chars_per_line` characters (visible text: markup excluded).
     LineTooLong,
     /// More than `max_lines` lines.
     TooManyLines,
@@ -130,8 +131,10 @@ impl fmt::Display for Violation {
 
 /// Checks every cue against `profile` and returns all violations, cue by cue, in [`Rule::ALL`] order.
 ///
-/// Lengths and reading speed are counted on the displayed text (`<i>` and `{\b1}` style tags removed), with
-/// lines joined by one space. Ordering, overlap and gap are checked against the previous cue in the list.
+/// Everything about text is counted on what a viewer reads, the lines' [`visible_text`](crate::visible_text):
+/// markup (`<i>`, `<font color>`) removed, spaces at the ends of a line trimmed, and lines without visible
+/// text (`<b></b>`) not counted at all, neither as lines nor as the space that joins lines for the reading
+/// speed. Ordering, overlap and gap are checked against the previous cue in the list.
 /// Start offset and late end are only checked for cues that carry their `words`.
 pub fn lint(cues: &[Cue], profile: &Profile) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -144,9 +147,10 @@ pub fn lint(cues: &[Cue], profile: &Profile) -> Vec<Violation> {
                 message: format!("cue {n} ({}): {msg}", fmt_vtt(cue.start_ms)),
             });
         };
-        let shown: Vec<String> = cue.lines.iter().map(|l| display_text(l)).collect();
-        let chars = joined_len(&cue.lines);
-        if shown.iter().all(|l| l.trim().is_empty()) {
+        let shown = visible_lines(&cue.lines);
+        let chars =
+            shown.iter().map(|l| char_len(l)).sum::<usize>() + shown.len().saturating_sub(1);
+        if shown.is_empty() {
             add(Rule::EmptyText, "has no text".into());
         }
         for (i, line) in shown.iter().enumerate() {
@@ -162,10 +166,10 @@ pub fn lint(cues: &[Cue], profile: &Profile) -> Vec<Violation> {
                 );
             }
         }
-        if cue.lines.len() > profile.max_lines {
+        if shown.len() > profile.max_lines {
             add(
                 Rule::TooManyLines,
-                format!("{} lines, max {}", cue.lines.len(), profile.max_lines),
+                format!("{} lines, max {}", shown.len(), profile.max_lines),
             );
         }
         if let Some(max) = profile.max_words {

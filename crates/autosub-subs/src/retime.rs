@@ -73,7 +73,8 @@ pub fn sentences(words: &[Word]) -> Vec<Sentence> {
     out
 }
 
-/// Words for cues that carry none (parsed SRT/VTT/ASS): each cue's words spread evenly over its time.
+/// Words for cues that carry none (parsed SRT/VTT/ASS): each cue's visible words (markup removed, see
+/// [`crate::visible_text`]) spread evenly over its time.
 pub fn words_of_cues(cues: &[Cue]) -> Vec<Word> {
     let mut out = Vec::new();
     for c in cues {
@@ -81,7 +82,7 @@ pub fn words_of_cues(cues: &[Cue]) -> Vec<Word> {
             out.extend(c.words.iter().cloned());
             continue;
         }
-        let text = c.lines.join(" ");
+        let text = c.visible_text();
         out.extend(spread_over(&text, c.start_ms, c.end_ms, &[]));
     }
     out
@@ -324,9 +325,21 @@ mod tests {
 
     #[test]
     fn cues_without_words_are_spread_evenly() {
-        let cues = [Cue::new(1000, 3000, vec!["a b".into(), "c d".into()])];
+        let cues = [Cue::new(
+            1000,
+            3000,
+            vec![
+                "a <i>b</i>".into(),
+                "<font color=\"#ff0000\">c</font> d".into(),
+            ],
+        )];
         let words = words_of_cues(&cues);
-        assert_eq!(words.len(), 4);
+        let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [" a", " b", " c", " d"],
+            "no markup reaches translation"
+        );
         assert_eq!(words[0].start_ms, 1000);
         assert_eq!(words[3].end_ms, 3000);
         assert!(spread_over("   ", 0, 10, &[]).is_empty());

@@ -1,4 +1,5 @@
-//! Text helpers: character counting, displayed text, word lists and line-break classification.
+//! Text helpers: character counting, word lists and line-break classification (the visible text of
+//! marked-up lines is [`crate::visible_text`]).
 
 /// Number of characters (Unicode scalar values), the unit of every length rule.
 pub(crate) fn char_len(s: &str) -> usize {
@@ -15,61 +16,6 @@ pub(crate) fn collapse_ws(s: &str) -> String {
         out.push_str(part);
     }
     out
-}
-
-/// The text a viewer sees: HTML-like tags (`<i>`, `</font>`, `<c.yellow>`, `<00:00:01.000>`) and ASS override
-/// blocks (`{\b1}`) are removed. Anything that does not look like a tag (`a < b`, `<3`) is kept.
-pub(crate) fn display_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(c) = rest.chars().next() {
-        if c == '<' {
-            if let Some(len) = tag_len(rest) {
-                rest = &rest[len..];
-                continue;
-            }
-        } else if c == '{' && rest[1..].starts_with('\\') {
-            if let Some(end) = rest.find('}') {
-                rest = &rest[end + 1..];
-                continue;
-            }
-        }
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
-
-/// Length in bytes of an HTML/WebVTT-like tag at the start of `s`, if there is one.
-fn tag_len(s: &str) -> Option<usize> {
-    let body = s.strip_prefix('<')?;
-    let body = body.strip_prefix('/').unwrap_or(body);
-    let first = body.chars().next()?;
-    if !first.is_ascii_alphanumeric() {
-        return None;
-    }
-    let end = s.find('>')?;
-    if end > 80 || s[1..end].contains('<') {
-        return None;
-    }
-    // `<3 and 4>` is not a tag: a tag name is short and letters only, timestamps are digits and punctuation.
-    let name: String = s[1..end]
-        .trim_start_matches('/')
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '.')
-        .collect();
-    let is_name = name.chars().all(|c| c.is_ascii_alphabetic()) && name.len() <= 8;
-    let is_time = name
-        .chars()
-        .all(|c| c.is_ascii_digit() || c == ':' || c == '.')
-        && name.contains(':');
-    (is_name || is_time).then_some(end + 1)
-}
-
-/// Display length of cue lines joined by one space (what reading speed counts).
-pub(crate) fn joined_len(lines: &[String]) -> usize {
-    let lens: usize = lines.iter().map(|l| char_len(&display_text(l))).sum();
-    lens + lines.len().saturating_sub(1)
 }
 
 /// Number of words: whitespace-separated tokens that contain a letter or digit.
@@ -365,16 +311,6 @@ pub(crate) fn bad_line_break(left: &str, right: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn display_text_strips_tags_only() {
-        assert_eq!(display_text("<i>Hello</i> <b>world</b>"), "Hello world");
-        assert_eq!(display_text("{\\an8}{\\b1}Top"), "Top");
-        assert_eq!(display_text("a < b > c <3"), "a < b > c <3");
-        assert_eq!(display_text("<c.yellow>x</c> <00:00:01.000>y"), "x y");
-        assert_eq!(display_text("{not a tag}"), "{not a tag}");
-        assert_eq!(display_text("Привет 🎉"), "Привет 🎉");
-    }
 
     #[test]
     fn words_and_punctuation() {

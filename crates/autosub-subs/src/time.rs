@@ -28,11 +28,16 @@ pub(crate) fn ms_to_cs(ms: u64) -> u64 {
     ms / 10 + u64::from(ms % 10 >= 5)
 }
 
-/// Parses a clock value such as `01:02:03,456`, `1:02:03.45` or (when `allow_no_hours`) `02:03.456`.
-/// Hours have 1 to 6 digits, minutes and seconds exactly 2.
+/// Parses a clock value such as `01:02:03,456`, `1:02:03.45`, `0:0:0.04` or (when `allow_no_hours`)
+/// `02:03.456`, the way pysubs2 reads SRT and ASS times.
 ///
-/// The fraction may have 1 to 9 digits and is read as a decimal fraction of a second (so `.5` is 500 ms,
-/// `.45` is 450 ms); digits beyond milliseconds are dropped. Minutes and seconds must be below 60.
+/// Hours have 1 to 6 digits. With a fraction, minutes and seconds have 1 or 2 digits; without one
+/// (`0:01:02`), exactly 2, so a timestamp cut off in the middle (`00:00:0`) is not read as a time.
+/// Minutes and seconds must be below 60.
+///
+/// The fraction may have 1 to 9 digits and is read as a decimal fraction of a second, as pysubs2 does
+/// (`.5` and `.50` are 500 ms, `,04` is 40 ms; ffmpeg's SRT reader would take `,5` as 5 ms); digits beyond
+/// milliseconds are dropped. A leading `-` is an error here; see [`parse_time`].
 pub(crate) fn parse_clock(s: &str, allow_no_hours: bool) -> Result<u64, String> {
     let s = s.trim();
     if s.is_empty() {
@@ -53,9 +58,14 @@ pub(crate) fn parse_clock(s: &str, allow_no_hours: bool) -> Result<u64, String> 
         }
         p.parse::<u64>().map_err(|_| bad())
     };
+    let ms_digits = if frac.is_some() { 1 } else { 2 };
     let (h, m, sec) = match parts.as_slice() {
-        [h, m, sec] => (num(h, 1, 6)?, num(m, 2, 2)?, num(sec, 2, 2)?),
-        [m, sec] if allow_no_hours => (0, num(m, 2, 2)?, num(sec, 2, 2)?),
+        [h, m, sec] => (
+            num(h, 1, 6)?,
+            num(m, ms_digits, 2)?,
+            num(sec, ms_digits, 2)?,
+        ),
+        [m, sec] if allow_no_hours => (0, num(m, ms_digits, 2)?, num(sec, ms_digits, 2)?),
         _ => return Err(bad()),
     };
     if m >= 60 || sec >= 60 {
@@ -77,6 +87,17 @@ pub(crate) fn parse_clock(s: &str, allow_no_hours: bool) -> Result<u64, String> 
         }
     };
     Ok(((h * 60 + m) * 60 + sec) * 1000 + ms)
+}
+
+/// [`parse_clock`], but a negative time (`-00:00:01,000`, written by some tools after shifting a file) is
+/// read as 0: the result is `(ms, clamped)`, `clamped` true when the time was negative.
+pub(crate) fn parse_time(s: &str, allow_no_hours: bool) -> Result<(u64, bool), String> {
+    match s.trim().strip_prefix('-') {
+        Some(rest) if !rest.trim_start().starts_with('-') => {
+            parse_clock(rest, allow_no_hours).map(|_| (0, true))
+        }
+        _ => parse_clock(s, allow_no_hours).map(|ms| (ms, false)),
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +143,20 @@ mod tests {
         assert!(parse_clock("00:00:01,", false).is_err());
         assert!(parse_clock("", false).is_err());
         assert!(parse_clock("00:00:0", false).is_err());
-        assert!(parse_clock("0:0:01,000", false).is_err());
+        // One-digit minutes and seconds with a fraction, and no fraction with two digits (pysubs2).
+        assert_eq!(parse_clock("0:0:01,000", false), Ok(1000));
+        assert_eq!(parse_clock("0:0:0.04", false), Ok(40));
+        assert_eq!(parse_clock("0:01:00,00", false), Ok(60_000));
+        assert_eq!(parse_clock("00:01:39", false), Ok(99_000));
+        assert!(parse_clock("0:1:39", false).is_err());
+        assert_eq!(parse_clock("1:2.5", true), Ok(62_500));
+        // Fractions are decimal: ,5 = ,50 = ,500.
+        for f in ["5", "50", "500", "5000"] {
+            assert_eq!(parse_clock(&format!("00:00:01,{f}"), false), Ok(1500));
+        }
+        assert_eq!(parse_time("-00:00:01,000", false), Ok((0, true)));
+        assert_eq!(parse_time(" 00:00:01,000", false), Ok((1000, false)));
+        assert!(parse_time("--00:00:01,000", false).is_err());
+        assert!(parse_time("-00:0x:01,000", false).is_err());
     }
 }

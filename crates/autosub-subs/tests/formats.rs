@@ -10,7 +10,9 @@ fn cue(start: u64, end: u64, lines: &[&str]) -> Cue {
     Cue::new(start, end, lines.iter().map(|s| s.to_string()).collect())
 }
 
-/// Text that tries to break every format: tags, override blocks, arrows, entities, backslashes, Cyrillic, emoji.
+/// Text that tries to break every format: markup (canonical tags, see `visible_text`), text that looks like
+/// override blocks and tags (a literal `<i>` is written `<` + U+2060 + `i>` in the canonical form), arrows,
+/// entities, backslashes, Cyrillic, emoji.
 fn tricky_cues() -> Vec<Cue> {
     vec![
         cue(0, 1500, &["Hello, world!", "Second line"]),
@@ -18,7 +20,7 @@ fn tricky_cues() -> Vec<Cue> {
         cue(
             3084,
             4000,
-            &["{\\b1}not bold{\\b0}", "<b>not a tag</b> & <i>"],
+            &["{\\b1}not bold{\\b0}", "<b>bold</b> & <\u{2060}i>not a tag"],
         ),
         cue(4084, 5000, &["arrow --> here", "a -> b <- c"]),
         cue(5084, 6000, &["C:\\new\\Name\\h", "back\\slash at end\\"]),
@@ -96,25 +98,16 @@ fn srt_errors_name_the_line() {
         ("hello world\n", 1, "expected a cue number or a timing line"),
         ("1\n00:00:01,000 --> 00:00:0", 2, "malformed timestamp"),
         ("1\n", 2, "found end of file"),
-        (
-            "1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\nnot a timing\n",
-            6,
-            "expected a timing line like 00:00:01,000 --> 00:00:02,000",
-        ),
         ("1\n00:00:01,000 --> 00:61:02,000\n", 2, "out of range"),
-        ("1\n-00:00:01,000 --> 00:00:02,000\n", 2, "negative"),
         (
             "1\n00:00:05,000 --> 00:00:04,000\nx\n",
             2,
             "ends before it starts",
         ),
-        (
-            "1\n00:00:01,000 -> 00:00:02,000\n",
-            2,
-            "expected a timing line",
-        ),
         ("1\n00:00:01,000 --> \n", 2, "missing timestamp"),
     ];
+    // A negative time, `->` for `-->` and a broken cue after a good one are read with warnings now (see
+    // tests/wild.rs); only a file with nothing readable is refused.
     for (input, line, msg) in cases {
         let e = parse_srt(input).unwrap_err();
         assert_eq!(e.line, line, "{input:?}: {e}");
@@ -140,7 +133,10 @@ fn vtt_round_trip() {
     let cues = tricky_cues();
     let s = write_vtt(&cues);
     assert!(s.starts_with("WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.500\n"));
-    assert!(s.contains("&lt;b&gt;not a tag&lt;/b&gt; &amp; &lt;i&gt;"));
+    assert!(
+        s.contains("\n<b>bold</b> &amp; &lt;i&gt;not a tag\n"),
+        "{s}"
+    );
     assert!(s.contains("arrow --&gt; here"));
     assert!(!s
         .lines()
@@ -155,7 +151,8 @@ fn vtt_tolerates_real_world_files() {
     let cues = parse_vtt(s).unwrap();
     assert_eq!(cues.len(), 3);
     assert_eq!((cues[0].start_ms, cues[0].end_ms), (1000, 2500));
-    assert_eq!(cues[0].lines, ["<v Roger>Hi & bye\u{a0}now</v>"]);
+    // The voice tag is dropped (the name is not shown).
+    assert_eq!(cues[0].lines, ["Hi & bye\u{a0}now"]);
     assert_eq!(cues[1].lines, ["no id"]);
     assert_eq!(cues[2].lines, ["next cue without blank line"]);
     assert!(parse_vtt("WEBVTT").unwrap().is_empty());
@@ -325,7 +322,6 @@ fn ass_parse_reads_format_order_and_skips_the_rest() {
 fn ass_errors_name_the_line() {
     let cases = [
         ("hello\n", 1, "expected an ASS script"),
-        ("[Script Info]\nTitle: x\n", 2, "no [Events] section"),
         (
             "[Events]\nFormat: Layer, Start, Style, Text\n",
             2,
@@ -338,16 +334,12 @@ fn ass_errors_name_the_line() {
             "end time: malformed",
         ),
         (
-            "[Events]\nDialogue: 0,-0:00:01.00,0:00:02.00,Default,,0,0,0,,hi\n",
-            2,
-            "negative",
-        ),
-        (
             "[Events]\n\nDialogue: 0,0:00:03.00,0:00:02.00,Default,,0,0,0,,hi\n",
             3,
             "ends before it starts",
         ),
     ];
+    // No [Events] section and negative times are read with warnings now (see tests/wild.rs).
     for (input, line, msg) in cases {
         let e = parse_ass(input).unwrap_err();
         assert_eq!(e.line, line, "{input:?}: {e}");

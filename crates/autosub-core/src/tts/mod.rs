@@ -315,8 +315,26 @@ pub fn find_voice<'a>(voices: &'a [VoiceInfo], name: &str) -> Option<&'a VoiceIn
     })
 }
 
+/// How voices are opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct VoiceSettings {
+    /// Piper's noise scales `(noise_scale, noise_w)` instead of the voice's own ([`Piper::with_noise`]); `(0, 0)`
+    /// makes a Piper voice reproducible: the same line gives the same audio on every run.
+    pub piper_noise: Option<(f32, f32)>,
+}
+
 /// Opens a voice: loads the Piper model (once; reuse the returned engine), or checks the program is there.
 pub fn open(voice: &VoiceInfo, models_dir: &Path, sink: &dyn Sink) -> Result<Box<dyn Tts>> {
+    open_with(voice, models_dir, &VoiceSettings::default(), sink)
+}
+
+/// [`open`] with `settings`.
+pub fn open_with(
+    voice: &VoiceInfo,
+    models_dir: &Path,
+    settings: &VoiceSettings,
+    sink: &dyn Sink,
+) -> Result<Box<dyn Tts>> {
     sink.event(Event::Debug(&format!("tts: opening voice {}", voice.name)));
     Ok(match voice.engine {
         EngineKind::Espeak => Box::new(Espeak::new(voice.engine_voice(), &voice.language)),
@@ -325,7 +343,11 @@ pub fn open(voice: &VoiceInfo, models_dir: &Path, sink: &dyn Sink) -> Result<Box
             let model = voice.path.clone().ok_or_else(|| {
                 Error::BadInput(format!("voice {} has no model file", voice.name))
             })?;
-            Box::new(Piper::load(&model, models_dir)?)
+            let piper = Piper::load(&model, models_dir)?;
+            Box::new(match settings.piper_noise {
+                Some((scale, w)) => piper.with_noise(scale, w),
+                None => piper,
+            })
         }
     })
 }
@@ -333,6 +355,16 @@ pub fn open(voice: &VoiceInfo, models_dir: &Path, sink: &dyn Sink) -> Result<Box
 /// Opens the voice named `spec` ([`find_voice`]) or, when `spec` is a language code, the best voice for it. The
 /// error says what is installed and how to get more.
 pub fn open_voice(models_dir: &Path, spec: &str, sink: &dyn Sink) -> Result<Box<dyn Tts>> {
+    open_voice_with(models_dir, spec, &VoiceSettings::default(), sink)
+}
+
+/// [`open_voice`] with `settings`.
+pub fn open_voice_with(
+    models_dir: &Path,
+    spec: &str,
+    settings: &VoiceSettings,
+    sink: &dyn Sink,
+) -> Result<Box<dyn Tts>> {
     let voices = list_voices(models_dir, sink);
     // A language code asks for the best voice of that language (espeak-ng also has a voice called `ru`).
     let is_language = crate::translate::validate_language(spec).is_ok();
@@ -342,7 +374,7 @@ pub fn open_voice(models_dir: &Path, spec: &str, sink: &dyn Sink) -> Result<Box<
         find_voice(&voices, spec).or_else(|| best_voice(&voices, spec))
     };
     match voice {
-        Some(v) => open(v, models_dir, sink),
+        Some(v) => open_with(v, models_dir, settings, sink),
         None => Err(Error::ModelMissing {
             message: format!(
                 "no voice `{spec}` (a voice name or an ISO 639-1 language code) among the {} installed; \

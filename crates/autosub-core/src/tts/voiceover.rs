@@ -257,7 +257,7 @@ pub fn build(
             stage: Stage::Voiceover,
             done: slot.start_ms.min(total),
         });
-        let text = cues[slot.cue].text();
+        let text = cues[slot.cue].visible_text();
         let slot_ms = slot.end_ms - slot.start_ms;
         let available_ms = slot.limit_ms - slot.start_ms;
         let mut report = LineReport {
