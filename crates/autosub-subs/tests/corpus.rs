@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use autosub_subs::{lint, parse_json, segment, Cue, Profile, Rule, Word};
+mod common;
+use autosub_subs::{lint, parse_json, segment, Profile, Rule, Word};
+use common::had_room;
 
 fn corpus() -> Vec<(String, Vec<Word>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus-words");
@@ -26,22 +28,6 @@ fn corpus() -> Vec<(String, Vec<Word>)> {
         .collect();
     assert_eq!(docs.len(), 12, "4 clips at 3 speeds");
     docs
-}
-
-/// Shortest time lint accepts for `cue` (minimum duration and reading speed, not rounded).
-fn need_ms(cue: &Cue, p: &Profile) -> u64 {
-    let chars = cue.text().chars().count();
-    ((chars as f64 * 1000.0 / p.max_cps).ceil() as u64).max(p.min_duration_ms)
-}
-
-/// Whether cue `i` could have had its time by ending later, the next cue where it is.
-fn had_room(cues: &[Cue], i: usize, p: &Profile) -> bool {
-    let c = &cues[i];
-    let need = need_ms(c, p);
-    need <= p.max_duration_ms
-        && cues
-            .get(i + 1)
-            .is_none_or(|next| c.start_ms + need + p.min_gap_ms <= next.start_ms)
 }
 
 /// `(cues, cues with a violation)` over the corpus for `p`, after checking what must always hold.

@@ -1,7 +1,7 @@
 mod common;
 
 use autosub_subs::{lint, segment, wrap_text, Cue, Profile, Rule, Word};
-use common::{speak, w, Rng};
+use common::{had_room, speak, w, Rng};
 
 fn texts(cues: &[Cue]) -> Vec<String> {
     cues.iter().map(|c| c.lines.join(" | ")).collect()
@@ -743,22 +743,6 @@ fn fast_speech_traded_clean_line_breaks_for_fuller_cues() {
 }
 
 // ---- reading time: a cue is too fast only when nothing could give it its time ----
-
-/// Shortest time lint accepts for `cue` (minimum duration and reading speed, not rounded).
-fn need_ms(cue: &Cue, p: &Profile) -> u64 {
-    let chars = cue.text().chars().count();
-    ((chars as f64 * 1000.0 / p.max_cps).ceil() as u64).max(p.min_duration_ms)
-}
-
-/// Whether cue `i` could have had its time by ending later, the next cue where it is.
-fn had_room(cues: &[Cue], i: usize, p: &Profile) -> bool {
-    let c = &cues[i];
-    let need = need_ms(c, p);
-    need <= p.max_duration_ms
-        && cues
-            .get(i + 1)
-            .is_none_or(|next| c.start_ms + need + p.min_gap_ms <= next.start_ms)
-}
 
 #[test]
 fn fast_cue_takes_the_exact_min_gap_when_that_is_enough() {

@@ -1,6 +1,6 @@
 #![allow(dead_code)]
 
-use autosub_subs::Word;
+use autosub_subs::{Cue, Profile, Word};
 
 pub fn w(text: &str, start_ms: u64, end_ms: u64) -> Word {
     Word {
@@ -57,4 +57,20 @@ impl Rng {
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len() as u64) as usize]
     }
+}
+
+/// Shortest time lint accepts for `cue` (minimum duration and reading speed, not rounded).
+pub fn need_ms(cue: &Cue, p: &Profile) -> u64 {
+    let chars = cue.visible_text().chars().count();
+    ((chars as f64 * 1000.0 / p.max_cps).ceil() as u64).max(p.min_duration_ms)
+}
+
+/// Whether cue `i` could have had its time by ending later, the next cue where it is.
+pub fn had_room(cues: &[Cue], i: usize, p: &Profile) -> bool {
+    let c = &cues[i];
+    let need = need_ms(c, p);
+    need <= p.max_duration_ms
+        && cues
+            .get(i + 1)
+            .is_none_or(|next| c.start_ms + need + p.min_gap_ms <= next.start_ms)
 }
