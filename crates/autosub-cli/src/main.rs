@@ -1389,11 +1389,7 @@ fn fetch_cmd(a: FetchCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
                 .map(|e| e.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "mp4".into());
             let dest = dir.join(format!("{}.{ext}", safe_stem(got.title.as_deref())));
-            let tmp = dir.join(format!(
-                ".{}.partial-{}",
-                safe_stem(got.title.as_deref()),
-                std::process::id()
-            ));
+            let tmp = autosub_core::partial::partial_path(&dest, "video");
             std::fs::copy(&got.path, &tmp)
                 .and_then(|_| std::fs::rename(&tmp, &dest))
                 .map_err(|e| {

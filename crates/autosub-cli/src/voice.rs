@@ -271,11 +271,7 @@ pub struct SpeakArgs {
 
 /// Writes a WAV file to `path` under a temporary name in the same folder, then renames it into place.
 pub fn write_wav_atomically(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "voice.wav".into());
-    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let tmp = autosub_core::partial::partial_path(path, "voice.wav");
     let written = tts::wav::write_f32_file(&tmp, samples, sample_rate)
         .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {

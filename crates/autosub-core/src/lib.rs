@@ -19,6 +19,7 @@ pub mod fetch;
 pub mod lang;
 pub mod media;
 pub mod models;
+pub mod partial;
 pub mod pipeline;
 pub mod proc;
 pub mod progress;

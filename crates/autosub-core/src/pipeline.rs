@@ -347,7 +347,7 @@ pub fn check_output_dir(dir: &Path) -> Result<()> {
             dir.display()
         )));
     }
-    let probe = dir.join(format!(".autosub-write-test-{}", std::process::id()));
+    let probe = crate::partial::partial_path(&dir.join("autosub-write-test"), "autosub-write-test");
     std::fs::write(&probe, b"").map_err(|e| Error::Write {
         path: dir.to_owned(),
         source: e,
@@ -399,11 +399,7 @@ pub fn write_files_atomically(files: &[(PathBuf, String)]) -> Result<()> {
         }
     };
     for (path, content) in files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        let tmp = crate::partial::partial_path(path, "subtitles");
         if let Err(e) = std::fs::write(&tmp, content) {
             let _ = std::fs::remove_file(&tmp);
             cleanup(&temps);

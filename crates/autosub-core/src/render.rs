@@ -580,11 +580,7 @@ pub fn render_video(
         graph.push(';');
         graph.push_str(&voice_graph(input, media.audio.is_some(), v.mode));
     }
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "video.mp4".into());
-    let tmp = output.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let tmp = crate::partial::partial_path(output, "video.mp4");
     let (preset, crf) = opts.quality.x264();
     let audio = match (&media.audio, voice) {
         (_, Some(_)) => "aac",
@@ -713,11 +709,7 @@ pub fn render_audio(
         })?;
     let voice_path = scratch.path().join("voice.wav");
     write_voice(&voice_path, voice)?;
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "voice.m4a".into());
-    let tmp = output.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let tmp = crate::partial::partial_path(output, "voice.m4a");
     let cmd = Cmd::new(&tools.ffmpeg, "ffmpeg")
         .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-nostats"])
         .args(["-progress", "pipe:2", "-y", "-i"])
