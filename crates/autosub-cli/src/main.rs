@@ -1115,7 +1115,7 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
 fn render_cmd(a: RenderArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
     autosub_core::media::check_input_file(&a.video)?;
     let format = format_of(&a.subs)?;
-    let text = read_text(&a.subs, sink)?;
+    let (doc, text) = read_subs_and_text(&a.subs, sink)?;
     let job = video_job(&a.video_args, default_style(&a.video_args))?;
     let voice_plan = a.voice.plan()?;
     if let Some(l) = &a.lang {
@@ -1123,15 +1123,7 @@ fn render_cmd(a: RenderArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sin
     }
     // An .ass file without --style is burned exactly as it is (its own styles, positions and effects).
     let verbatim = format == Format::Ass && a.video_args.style.is_none();
-    let doc = if format == Format::Json {
-        autosub_subs::parse_json(&text).with_context(|| format!("reading {}", a.subs.display()))?
-    } else {
-        Document {
-            cues: parse_subs(&a.subs, &text, format, sink)?,
-            ..Document::default()
-        }
-    };
-    let cues = doc.cues.clone();
+    let cues = &doc.cues;
     if verbatim {
         autosub_subs::UserAssStyle::parse(&text)
             .map_err(|e| bad(format!("{}: {e}", a.subs.display())))?;
@@ -1162,7 +1154,7 @@ fn render_cmd(a: RenderArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sin
             let language = subtitle_language(a.lang.as_deref(), &doc, &a.subs, sink);
             let engine = voice::open(plan, language.as_deref(), models_dir, sink)?;
             let vo = voice::build(
-                &cues,
+                cues,
                 engine.as_ref(),
                 plan,
                 media.duration_ms.filter(|d| *d > 0),
@@ -1175,7 +1167,7 @@ fn render_cmd(a: RenderArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sin
     let track = voiced.as_ref().map(|(vo, _, mode)| voice::track(vo, *mode));
     let r = pipeline::render_subtitled(
         &media,
-        &cues,
+        cues,
         verbatim.then_some(text.as_str()),
         &job,
         &output,
@@ -1219,7 +1211,7 @@ fn translate_cmd(
     ui: &display::Ui,
     sink: &dyn Sink,
 ) -> Result<u8> {
-    let mut doc = read_subs(&a.subs, None, sink)?;
+    let mut doc = read_subs(&a.subs, sink)?;
     // The document's own limits unless others are asked for (a JSON from `process --vertical` stays shorts, one
     // cut with --max-cps 23 keeps 23).
     let profile = profile_of_doc(&a.profile, &doc)?;
@@ -1266,28 +1258,35 @@ fn translate_cmd(
 
 /// Reads a subtitle file into a document: a JSON document as it is, other formats as cues (what had to be read
 /// leniently or skipped is said as a warning, with its line).
-fn read_subs(path: &Path, profile: Option<&str>, sink: &dyn Sink) -> Result<Document> {
+fn read_subs(path: &Path, sink: &dyn Sink) -> Result<Document> {
+    Ok(read_subs_and_text(path, sink)?.0)
+}
+
+/// [`read_subs`], and the file's text.
+fn read_subs_and_text(path: &Path, sink: &dyn Sink) -> Result<(Document, String)> {
     let format = format_of(path)?;
     let text = read_text(path, sink)?;
     if format == Format::Json {
-        return autosub_subs::parse_json(&text)
-            .with_context(|| format!("reading {}", path.display()));
+        let doc = autosub_subs::parse_json(&text)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok((doc, text));
     }
     let cues = parse_subs(path, &text, format, sink)?;
-    Ok(Document {
+    let doc = Document {
         version: 1,
         source: Some(path.display().to_string()),
         language: None,
         language_probability: None,
         model: None,
         duration_ms: cues.last().map_or(0, |c| c.end_ms),
-        profile: profile.unwrap_or("standard").to_owned(),
+        profile: "standard".to_owned(),
         limits: None,
         words: Vec::new(),
         cues,
         timings_ms: Default::default(),
         warnings: Vec::new(),
-    })
+    };
+    Ok((doc, text))
 }
 
 /// The language of a subtitle file for its voice ([`autosub_core::lang::of_subtitles`]), said with `--verbose`.
@@ -1328,7 +1327,7 @@ fn speak_cmd(
     ui: &display::Ui,
     sink: &dyn Sink,
 ) -> Result<u8> {
-    let doc = read_subs(&a.subs, None, sink)?;
+    let doc = read_subs(&a.subs, sink)?;
     if let Some(l) = &a.lang {
         translate::validate_language(l)?;
     }
@@ -1606,7 +1605,7 @@ fn segment(a: SegmentArgs, sink: &dyn Sink) -> Result<u8> {
 }
 
 fn lint(a: LintArgs, models_dir: &Path, sink: &dyn Sink) -> Result<u8> {
-    let doc = read_subs(&a.file, None, sink)?;
+    let doc = read_subs(&a.file, sink)?;
     let profile = profile_of_doc(&a.profile, &doc)?;
     let cues = &doc.cues;
     let mut violations = autosub_subs::lint(cues, &profile);
