@@ -1296,13 +1296,8 @@ fn subtitle_language(
     path: &Path,
     sink: &dyn Sink,
 ) -> Option<String> {
-    let lines: Vec<String> = doc.cues.iter().map(|c| c.visible_text()).collect();
-    let found = autosub_core::lang::of_subtitles(
-        given,
-        doc.language.as_deref(),
-        path,
-        lines.iter().map(String::as_str),
-    );
+    let lines = doc.cues.iter().map(|c| c.visible_text());
+    let found = autosub_core::lang::of_subtitles(given, doc.language.as_deref(), path, lines);
     if let Some((l, source)) = &found {
         sink.event(Event::Debug(&format!(
             "language of {}: {l} ({})",

@@ -64,11 +64,12 @@ pub fn detect_text(text: &str) -> Option<String> {
 
 /// The language of a subtitle file, in order of trust: `given` (`--lang`), the document's own, the file name's
 /// suffix ([`from_file_name`]), the text ([`detect_text`] over `lines`). `None` when none of them tells.
-pub fn of_subtitles<'a>(
+/// `lines` are only read when the text has to be looked at.
+pub fn of_subtitles<S: AsRef<str>>(
     given: Option<&str>,
     document: Option<&str>,
     path: &Path,
-    lines: impl IntoIterator<Item = &'a str>,
+    lines: impl IntoIterator<Item = S>,
 ) -> Option<(String, LanguageSource)> {
     if let Some(l) = given {
         return Some((l.to_owned(), LanguageSource::Given));
@@ -84,7 +85,7 @@ pub fn of_subtitles<'a>(
         if text.len() > 4000 {
             break;
         }
-        text.push_str(l);
+        text.push_str(l.as_ref());
         text.push(' ');
     }
     detect_text(&text).map(|l| (l, LanguageSource::Detected))

@@ -990,6 +990,14 @@ pub(crate) fn read_ass(s: &str) -> Result<Parsed, ParseError> {
 mod tests {
     use super::*;
 
+    /// The Dialogue lines of a script.
+    fn dialogues(script: &str) -> Vec<&str> {
+        script
+            .lines()
+            .filter(|l| l.starts_with("Dialogue:"))
+            .collect()
+    }
+
     #[test]
     fn colours() {
         assert_eq!(Colour::WHITE.to_ass(), "&H00FFFFFF");
@@ -1082,10 +1090,7 @@ mod tests {
             "<font color=\"#ff0000\">world.</font>".into(),
         ];
         let script = write_ass(&[cue], &AssStyle::karaoke(), VideoSize::new(1280, 720));
-        let events: Vec<&str> = script
-            .lines()
-            .filter(|l| l.starts_with("Dialogue:"))
-            .collect();
+        let events = dialogues(&script);
         assert_eq!(events.len(), 4, "{script}");
         assert!(
             events[0].ends_with(",,{\\i1}Hello,{\\i} \\{big\\}\\N{\\c&H0000FF&}world."),
@@ -1138,10 +1143,7 @@ mod tests {
     fn karaoke_highlights_each_word_in_turn() {
         let cue = karaoke_cue();
         let script = write_ass(&[cue], &AssStyle::karaoke(), VideoSize::new(1280, 720));
-        let events: Vec<&str> = script
-            .lines()
-            .filter(|l| l.starts_with("Dialogue:"))
-            .collect();
+        let events = dialogues(&script);
         assert_eq!(events.len(), 4, "{script}");
         // Unhighlighted lead-in, then one event per word, back to back to the cue's end.
         assert!(events[0].starts_with("Dialogue: 0,0:00:01.00,0:00:01.10,Default"));
@@ -1168,10 +1170,7 @@ mod tests {
         cue.lines = vec!["Something else".into()];
         let plain = Cue::new(4000, 5000, vec!["No words".into()]);
         let script = write_ass(&[cue, plain], &AssStyle::karaoke(), VideoSize::default());
-        let n = script
-            .lines()
-            .filter(|l| l.starts_with("Dialogue:"))
-            .count();
+        let n = dialogues(&script).len();
         assert_eq!(n, 2, "{script}");
         assert!(!script.contains("\\1c"));
     }
