@@ -118,6 +118,10 @@ impl Sink for Ui {
                 }
             }
             Event::Warning(w) => self.warn(w),
+            Event::Note(n) => {
+                self.clear();
+                self.note(n)
+            }
             Event::Debug(d) => self.debug(d),
         }
     }

@@ -32,11 +32,11 @@ mod voice;
 use anyhow::{Context, Result};
 use autosub_core::asr::{AsrOptions, Recognizer};
 use autosub_core::media::Tools;
-use autosub_core::pipeline::{self, TranscribeOptions, VideoJob, Watermark};
+use autosub_core::pipeline::{self, TranscribeOptions, VideoJob};
 use autosub_core::progress::{CancelFlag, Event, Sink, Stage};
 use autosub_core::{fetch, render, translate};
 use autosub_core::{models, ErrorKind};
-use autosub_subs::{AssStyle, BurnLook, Document, Format, Profile};
+use autosub_subs::{AssStyle, Document, Format, Profile};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -213,16 +213,8 @@ struct TranslationArgs {
 }
 
 impl TranslationArgs {
-    /// The translate options, checked (languages, engine, endpoint, glossary, Argos packages); `None` without
-    /// --translate. `audio`: the source is speech (the whisper engine can be used); `source`: its language when
-    /// known; `models_dir`: where Argos packages are installed.
-    fn options(
-        &self,
-        audio: bool,
-        source: Option<&str>,
-        models_dir: &Path,
-        threads: Option<u32>,
-    ) -> Result<Option<translate::TranslateOptions>> {
+    /// The translation part of a job, with the combinations of flags checked; `None` without --translate.
+    fn spec(&self) -> Result<Option<autosub_core::job::TranslateSpec>> {
         let Some(list) = &self.translate else {
             if self.burn_lang.is_some() || self.bilingual || self.translator.is_some() {
                 return Err(bad(
@@ -243,42 +235,37 @@ impl TranslationArgs {
             None | Some("auto") => None,
             Some(e) => Some(e.parse::<translate::Engine>()?),
         };
-        let mut llm = translate::llm::LlmConfig::from_env()?;
-        match (llm.as_mut(), &self.glossary) {
-            (Some(c), Some(g)) => c.load_glossary(g)?,
-            (None, Some(_)) => return Err(bad(
+        if self.glossary.is_some() && std::env::var_os("AUTOSUB_LLM_BASE_URL").is_none() {
+            return Err(bad(
                 "--glossary is used by the llm translator: set AUTOSUB_LLM_BASE_URL (see --help)",
-            )),
-            _ => {}
+            ));
         }
-        // Every language must have an engine before the long work starts. When the source language is not known
-        // yet, an Argos package into the target is enough here (the route is checked again once it is known),
-        // and a target equal to the source is caught later.
-        let installed = autosub_models::argos::list_packages(models_dir);
-        // A target equal to the source is reported by the caller ("already in ..."), not as a missing engine.
-        for to in targets.iter().filter(|t| Some(t.as_str()) != source) {
-            let argos = match source {
-                Some(from) => translate::argos::route(models_dir, from, to).is_some(),
-                None => installed.iter().any(|p| p.to == *to),
-            };
-            let have = translate::Available {
-                audio,
-                llm: llm.is_some(),
-                argos,
-            };
-            translate::choose(source.unwrap_or("the source"), to, engine, have)?;
-        }
-        let mut argos = translate::argos::ArgosOptions::default();
-        if let Some(t) = threads {
-            argos.threads = t as usize;
-        }
-        Ok(Some(translate::TranslateOptions {
+        Ok(Some(autosub_core::job::TranslateSpec {
             targets,
             engine,
-            llm,
-            models_dir: Some(models_dir.to_owned()),
-            argos,
+            burn_lang: self.burn_lang.clone(),
+            bilingual: self.bilingual,
+            glossary: self.glossary.clone(),
         }))
+    }
+
+    /// The translate options, checked (languages, engine, endpoint, glossary, Argos packages); `None` without
+    /// --translate. `audio`: the source is speech (the whisper engine can be used); `source`: its language when
+    /// known; `models_dir`: where Argos packages are installed.
+    fn options(
+        &self,
+        audio: bool,
+        source: Option<&str>,
+        models_dir: &Path,
+        threads: Option<u32>,
+    ) -> Result<Option<translate::TranslateOptions>> {
+        let Some(spec) = self.spec()? else {
+            return Ok(None);
+        };
+        let env = job_env(models_dir, true, false)?;
+        Ok(Some(autosub_core::job::translate_options(
+            &spec, &env, audio, source, threads,
+        )?))
     }
 }
 
@@ -691,55 +678,62 @@ fn recognise(
         asr,
         tools: Tools::default(),
         strict: args.strict,
+        max_duration_ms: None,
     };
     let tr = pipeline::transcribe_file(&rec, input, &opts, sink)?;
     let doc = pipeline::document(&tr, &model_name, profile);
     Ok((tr, doc))
 }
 
-fn stem_of(input: &Path) -> String {
-    input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "subtitles".to_owned())
-}
+use autosub_core::job::{stem_of, Job, JobEnv, JobInput};
 
-/// The video job described by the command line: look, watermark, geometry, quality.
-fn video_job(a: &VideoArgs, default_style: &str) -> Result<VideoJob> {
-    let vertical = a
-        .vertical
-        .as_deref()
-        .map(str::parse::<render::Reframe>)
-        .transpose()?;
-    let style = a.style.as_deref().unwrap_or(default_style);
-    let look = pipeline::burn_look(style, vertical.is_some())?;
-    let corner: render::Corner = a.watermark_corner.parse()?;
-    let watermark = a
-        .watermark
-        .as_deref()
-        .map(|w| Watermark::parse(w, corner, a.watermark_opacity))
-        .transpose()?;
-    Ok(VideoJob {
-        look,
-        watermark,
-        render: render::RenderOptions {
+impl VideoArgs {
+    /// The video part of a job, from the flags (each value checked).
+    fn spec(&self) -> Result<autosub_core::job::VideoSpec> {
+        let vertical = self
+            .vertical
+            .as_deref()
+            .map(str::parse::<render::Reframe>)
+            .transpose()?;
+        let corner: render::Corner = self.watermark_corner.parse()?;
+        Ok(autosub_core::job::VideoSpec {
             vertical,
-            max_height: a.max_height,
-            quality: a.quality.parse()?,
-            ..Default::default()
-        },
-        save_script: a.save_script.clone(),
-        upper: None,
-    })
+            style: self.style.clone(),
+            watermark: self
+                .watermark
+                .as_ref()
+                .map(|w| autosub_core::job::WatermarkSpec {
+                    value: w.clone(),
+                    corner,
+                    opacity: self.watermark_opacity,
+                }),
+            max_height: self.max_height,
+            quality: self.quality.parse()?,
+            save_script: self.save_script.clone(),
+        })
+    }
+
+    /// The video job of the flags: look, watermark, geometry, quality, checked (files read).
+    fn video_job(&self) -> Result<VideoJob> {
+        Ok(autosub_core::job::video_job(
+            &self.spec()?,
+            &Default::default(),
+        )?)
+    }
 }
 
-/// The default look: karaoke for vertical video, clean otherwise.
-fn default_style(a: &VideoArgs) -> &'static str {
-    if a.vertical.is_some() {
-        "karaoke"
-    } else {
-        "clean"
+impl AsrArgs {
+    fn spec(&self) -> Result<autosub_core::job::AsrSpec> {
+        if let Some(l) = &self.lang {
+            autosub_core::asr::validate_language(l)?;
+        }
+        Ok(autosub_core::job::AsrSpec {
+            model: self.model.clone(),
+            language: self.lang.clone(),
+            beam: if self.fast { 1 } else { self.beam },
+            threads: self.threads,
+            strict: self.strict,
+        })
     }
 }
 
@@ -758,11 +752,11 @@ fn is_link(input: &Path) -> bool {
     scheme_len.is_some_and(|i| i > 1) && !input.exists()
 }
 
-/// Download options from the command line and the environment: the cache in `$AUTOSUB_CACHE_DIR` (else
-/// `$XDG_CACHE_HOME/autosub/downloads`), non-public addresses allowed by `$AUTOSUB_ALLOW_HOSTS`
-/// (comma-separated `IP` or `IP:PORT`; none by default).
-fn fetch_options(a: &FetchArgs, max_height: Option<u32>) -> Result<fetch::FetchOptions> {
-    let cache = std::env::var_os("AUTOSUB_CACHE_DIR")
+/// Where downloads go and what they may reach, from the environment: the cache in `$AUTOSUB_CACHE_DIR` (else
+/// `$XDG_CACHE_HOME/autosub/downloads`), non-public addresses allowed by `$AUTOSUB_ALLOW_HOSTS` (comma-separated
+/// `IP` or `IP:PORT`; none by default).
+fn fetch_env() -> Result<autosub_core::job::FetchEnv> {
+    let cache_dir = std::env::var_os("AUTOSUB_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("autosub/downloads"))
@@ -771,303 +765,130 @@ fn fetch_options(a: &FetchArgs, max_height: Option<u32>) -> Result<fetch::FetchO
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/autosub/downloads"))
         })
         .unwrap_or_else(|| std::env::temp_dir().join("autosub-downloads"));
-    let mut o = fetch::FetchOptions::new(cache);
-    o.max_duration_s = Some(a.max_duration);
-    o.max_filesize = Some(a.max_filesize);
-    o.max_height = Some(max_height.unwrap_or(1080));
-    o.playlist_item = a.playlist_item;
+    let mut policy = fetch::Policy::default();
     if let Ok(list) = std::env::var("AUTOSUB_ALLOW_HOSTS") {
         let items: Vec<&str> = list
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .collect();
-        o.policy = fetch::Policy::allowing(&items)
+        policy = fetch::Policy::allowing(&items)
             .map_err(|e| bad(format!("AUTOSUB_ALLOW_HOSTS: {e}")))?;
     }
+    Ok(autosub_core::job::FetchEnv { cache_dir, policy })
+}
+
+/// Download options of `autosub fetch`.
+fn fetch_options(a: &FetchArgs, max_height: Option<u32>) -> Result<fetch::FetchOptions> {
+    let env = fetch_env()?;
+    let mut o = fetch::FetchOptions::new(env.cache_dir);
+    o.max_duration_s = Some(a.max_duration);
+    o.max_filesize = Some(a.max_filesize);
+    o.max_height = Some(max_height.unwrap_or(1080));
+    o.playlist_item = a.playlist_item;
+    o.policy = env.policy;
     Ok(o)
 }
 
-/// A file name made from a video title: no path separators or control characters, at most 150 bytes.
-fn safe_stem(title: Option<&str>) -> String {
-    let s: String = title
-        .unwrap_or("")
-        .chars()
-        .map(|c| {
-            if c.is_control() || "/\\:*?\"<>|".contains(c) {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    // At most 150 bytes (file names may have 255, and suffixes such as `.ru.srt.partial-PID` follow).
-    let mut cut = s.len().min(150);
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let s = s[..cut]
-        .trim()
-        .trim_start_matches(['.', '-'])
-        .trim()
-        .to_owned();
-    if s.is_empty() {
-        "video".to_owned()
+/// The job described by `autosub process`'s arguments. Combinations of flags are checked here, with the flags'
+/// names; everything else is checked by [`job::run`] before the long work starts.
+fn process_job(a: &ProcessArgs) -> Result<Job> {
+    let input = if is_link(&a.input) {
+        JobInput::Url {
+            url: a.input.to_string_lossy().into_owned(),
+        }
     } else {
-        s
-    }
-}
-
-fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
-    let vertical = a.video.vertical.is_some();
-    let profile = profile_or(&a.profile, if vertical { "shorts" } else { "standard" })?;
-    let asr = asr_options(&a.asr)?;
-    let mut translation =
-        a.translation
-            .options(true, a.asr.lang.as_deref(), models_dir, a.asr.threads)?;
-    if let (Some(o), Some(lang)) = (&translation, &a.asr.lang) {
-        if o.targets.contains(lang) {
+        JobInput::File {
+            path: a.input.clone(),
+        }
+    };
+    let mut job = Job::new(input);
+    job.formats = a.format.clone();
+    job.asr = a.asr.spec()?;
+    job.profile = a.profile.overrides()?;
+    job.translate = a.translation.spec()?;
+    if let (Some(t), Some(lang)) = (&job.translate, &a.asr.lang) {
+        if t.targets.contains(lang) {
             return Err(bad(format!(
                 "the speech is in {lang} already: drop {lang} from --translate"
             )));
         }
     }
-    // The voice-over: checked (and a named voice opened) before the long work. The best voice for the burned
-    // language (`auto`) is opened once that language is known, after transcription and translation.
-    let voice_plan = a.voice.plan()?;
-    let mut voice_engine = match &voice_plan {
-        Some(p) if p.spec != "auto" => Some(voice::open(p, None, models_dir, sink)?),
-        Some(_) if autosub_core::tts::list_voices(models_dir, sink).is_empty() => {
-            return Err(autosub_core::Error::ModelMissing {
-                message:
-                    "no voices are installed for --voiceover: run scripts/setup-voices.sh (Debian: \
-                          apt-get install espeak-ng festival festvox-ru)"
-                        .into(),
-            }
-            .into())
-        }
-        _ => None,
-    };
-    let mut stem_override = None;
-    if is_link(&a.input) {
-        let url = a.input.to_string_lossy().into_owned();
-        let out_dir = a.out.clone().unwrap_or_else(|| PathBuf::from("."));
-        pipeline::check_output_dir(&out_dir)?;
-        if !a.no_video {
-            video_job(&a.video, default_style(&a.video))?;
-        }
-        let opts = fetch_options(&a.fetch, a.video.max_height)?;
-        let got = fetch::fetch(&url, &opts, &Tools::default(), sink)?;
-        ui.clear();
-        // A stranger's title: no control characters (terminal escapes) reach the terminal.
-        let printable = |t: &str| t.chars().filter(|c| !c.is_control()).collect::<String>();
-        ui.note(&format!(
-            "{} ({}){}",
-            printable(got.title.as_deref().unwrap_or("video")),
-            printable(got.extractor.as_deref().unwrap_or("?")),
-            if got.from_cache {
-                ", from the cache"
-            } else {
-                ""
-            }
-        ));
-        stem_override = Some(safe_stem(got.title.as_deref()));
-        a.out = Some(out_dir);
-        a.input = got.path;
-    }
-    autosub_core::media::check_input_file(&a.input)?;
-    let out_dir = a.out.clone().unwrap_or_else(|| dir_of(&a.input));
-    pipeline::check_output_dir(&out_dir)?;
-    // Every video option is checked before the long work starts.
-    let job = if a.no_video {
+    job.voiceover = a.voice.plan()?;
+    job.video = if a.no_video {
         None
     } else {
-        Some(video_job(&a.video, default_style(&a.video))?)
+        Some(a.video.spec()?)
     };
-    let mut formats: Vec<Format> = Vec::new();
-    for f in &a.format {
-        if !formats.contains(f) {
-            formats.push(*f);
-        }
+    job.fetch = autosub_core::job::FetchSpec {
+        max_duration_s: a.fetch.max_duration,
+        max_filesize: a.fetch.max_filesize,
+        playlist_item: a.fetch.playlist_item,
+    };
+    Ok(job)
+}
+
+/// What this process gives the jobs it runs, from the environment: the programs, the download cache and the
+/// addresses it may reach, and (only when the job needs them) the LLM server and the voice settings.
+fn job_env(models_dir: &Path, llm: bool, voice: bool) -> Result<JobEnv> {
+    let mut env = JobEnv::new(models_dir.to_owned(), Tools::default(), fetch_env()?);
+    if llm {
+        env.llm = translate::llm::LlmConfig::from_env()?;
     }
-    let (rec, model_name) = load_model(&a.asr, models_dir, ui)?;
-    let topts = TranscribeOptions {
-        asr,
-        tools: Tools::default(),
-        strict: a.asr.strict,
-    };
-    let tr = pipeline::transcribe_file(&rec, &a.input, &topts, sink)?;
-    let mut doc = pipeline::document(&tr, &model_name, &profile);
-    let stem = stem_override.unwrap_or_else(|| stem_of(&a.input));
-    let video = pipeline::video_size(&tr.media);
-    // The .ass file beside the video is for players and editors: the chosen look without karaoke, laid out
-    // for the input's own size.
-    let sidecar_style = match job.as_ref().map(|j| &j.look) {
-        Some(BurnLook::Style(s)) => {
-            let name = a.video.style.as_deref().unwrap_or("clean");
-            let mut plain = AssStyle::by_name(name).unwrap_or_else(|| s.clone());
-            plain.highlight = None;
-            plain
-        }
-        _ => AssStyle::default(),
-    };
-    let paths = pipeline::output_paths(&out_dir, &stem, &formats);
-    let files: Vec<(PathBuf, String)> = paths
-        .iter()
-        .map(|(f, p)| (p.clone(), pipeline::render(&doc, *f, &sidecar_style, video)))
-        .collect();
-    pipeline::write_files_atomically(&files)?;
-    let mut notes = Vec::new();
-    // Translations come after the original is safely written: a failing translation server loses nothing.
-    if let (Some(o), Some(lang)) = (translation.as_mut(), doc.language.as_ref()) {
-        if o.targets.contains(lang) {
-            notes.push(format!(
-                "the speech is in {lang}: the {lang} subtitles are the original ones, not a translation"
-            ));
-            o.targets.retain(|t| t != lang);
-        }
+    if voice {
+        env.voice = voice::voice_settings()?;
     }
-    let translations = match &translation {
-        Some(o) if !o.targets.is_empty() => translate::translate_document(
-            &doc,
-            o,
-            &profile,
-            Some(translate::Speech {
-                recognizer: &rec,
-                input: &a.input,
-                opts: &topts,
-            }),
-            sink,
-        )
-        .context("the subtitles in the original language were written; the translation failed")?,
-        _ => Vec::new(),
+    Ok(env)
+}
+
+fn process(a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
+    let job = process_job(&a)?;
+    let env = job_env(models_dir, job.translate.is_some(), job.voiceover.is_some())?;
+    let out_dir = match (&a.out, &job.input) {
+        (Some(o), _) => o.clone(),
+        (None, JobInput::Url { .. }) => PathBuf::from("."),
+        (None, JobInput::File { path }) => dir_of(path),
     };
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
-    let mut translated_outputs = Vec::new();
-    for t in &translations {
-        let tpaths = pipeline::output_paths(&out_dir, &format!("{stem}.{}", t.language), &formats);
-        for (f, p) in &tpaths {
-            files.push((
-                p.clone(),
-                pipeline::render(&t.doc, *f, &sidecar_style, video),
-            ));
-        }
-        let outputs: serde_json::Map<String, serde_json::Value> = tpaths
-            .iter()
-            .map(|(f, p)| (f.extension().to_owned(), json!(p)))
-            .collect();
-        translated_outputs.push(json!({
-            "language": t.language,
-            "engine": t.choice.engine,
-            "reason": t.choice.reason,
-            "cues": t.doc.cues.len(),
-            "outputs": outputs,
-        }));
-    }
-    pipeline::write_files_atomically(&files)?;
-    let mut rendered = None;
-    // The burned language: --burn-lang, else the first translation, else the original.
-    let burned = match &a.translation.burn_lang {
-        // --burn-lang of the speech's own language burns the original.
-        Some(l) if doc.language.as_ref() == Some(l) => None,
-        Some(l) => translations.iter().find(|t| &t.language == l),
-        None => translations.first(),
-    };
-    let burned_cues = burned.map_or(&doc.cues, |t| &t.doc.cues);
-    let burned_language = burned.map_or(doc.language.clone(), |t| Some(t.language.clone()));
-    // The voice-over speaks the burned subtitles, on a track as long as the media.
-    let mut voiced = None;
-    let voice_plan = match voice_plan {
-        Some(_) if burned_cues.is_empty() => {
-            notes.push("no speech was recognised: no voice-over".to_owned());
-            None
-        }
-        p => p,
-    };
-    if let Some(plan) = &voice_plan {
-        let engine = match voice_engine.take() {
-            Some(e) => e,
-            None => voice::open(plan, burned_language.as_deref(), models_dir, sink)?,
-        };
-        if let Some(lang) = &burned_language {
-            if &engine.voice().language != lang {
-                notes.push(format!(
-                    "the voice {} is for {}, the subtitles it speaks are in {lang}",
-                    engine.voice().name,
-                    engine.voice().language
-                ));
-            }
-        }
-        let length = tr.media.duration_ms.filter(|d| *d > 0);
-        let t0 = std::time::Instant::now();
-        let vo = voice::build(burned_cues, engine.as_ref(), plan, length, sink)?;
-        doc.timings_ms.insert(
-            Stage::Voiceover.id().to_owned(),
-            t0.elapsed().as_millis() as u64,
-        );
-        notes.extend(voice::overflow_notes(&vo));
-        voiced = Some((vo, engine, plan.mode));
-    }
-    let voice_track = voiced.as_ref().map(|(vo, _, mode)| voice::track(vo, *mode));
-    let mut audio_output = None;
-    match job {
-        Some(mut job) if tr.media.video.is_some() => {
-            let out = pipeline::video_output_path(&out_dir, &stem);
-            if a.translation.bilingual && burned.is_some() {
-                job.upper = Some(doc.cues.clone());
-            }
-            let r = pipeline::render_subtitled(
-                &tr.media,
-                burned_cues,
-                None,
-                &job,
-                &out,
-                voice_track.as_ref(),
-                sink,
-            )?;
-            doc.timings_ms
-                .insert(Stage::Render.id().to_owned(), r.elapsed_ms);
-            rendered = Some(r);
-        }
-        job => {
-            if job.is_some() {
-                notes.push(format!(
-                    "{} has no video stream: wrote subtitles only, no video was produced",
-                    a.input.display()
-                ));
-            }
-            // Without a video the voice-over is an audio file: the original sound with the voice.
-            if let Some(track) = &voice_track {
-                let out = out_dir.join(format!("{stem}.voiceover.m4a"));
-                let r = render::render_audio(&tr.media, track, &out, &Tools::default(), sink)?;
-                doc.timings_ms
-                    .insert(Stage::Render.id().to_owned(), r.elapsed_ms);
-                audio_output = Some(r.path);
-            }
-        }
-    }
+    let o = autosub_core::job::run(&job, &env, &out_dir, sink)?;
+    let doc = &o.document;
     ui.clear();
     for w in &doc.warnings {
         ui.warn(w);
     }
-    for n in &notes {
+    for n in &o.notes {
         ui.note(n);
     }
-    if a.json {
-        let mut outputs: serde_json::Map<String, serde_json::Value> = paths
+    let outputs_of = |files: &[(Format, PathBuf)]| -> serde_json::Map<String, serde_json::Value> {
+        files
             .iter()
             .map(|(f, p)| (f.extension().to_owned(), json!(p)))
-            .collect();
-        if let Some(r) = &rendered {
+            .collect()
+    };
+    if a.json {
+        let mut outputs = outputs_of(&o.files);
+        if let Some(r) = &o.video {
             outputs.insert("video".into(), json!(r.path));
         }
-        if let Some(p) = &audio_output {
+        if let Some(p) = &o.voiceover_audio {
             outputs.insert("voiceover_audio".into(), json!(p));
         }
+        let translations: Vec<serde_json::Value> = o
+            .translations
+            .iter()
+            .map(|t| {
+                json!({
+                    "language": t.language,
+                    "engine": t.engine,
+                    "reason": t.reason,
+                    "cues": t.cues,
+                    "outputs": outputs_of(&t.files),
+                })
+            })
+            .collect();
         let summary = json!({
-            "input": a.input,
+            "input": o.input,
             "outputs": outputs,
-            "video": rendered,
+            "video": o.video,
             "language": doc.language,
             "language_probability": doc.language_probability,
             "model": doc.model,
@@ -1076,12 +897,12 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
             "cues": doc.cues.len(),
             "words": doc.words.len(),
             "timings_ms": doc.timings_ms,
-            "damaged": tr.damage,
+            "damaged": o.damaged,
             "warnings": doc.warnings,
-            "notes": notes,
-            "translations": translated_outputs,
-            "burned_language": burned_language,
-            "voiceover": voiced.as_ref().map(|(vo, e, mode)| voice::summary(vo, e.as_ref(), *mode)),
+            "notes": o.notes,
+            "translations": translations,
+            "burned_language": o.burned_language,
+            "voiceover": o.voiceover,
         });
         out!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -1091,21 +912,22 @@ fn process(mut a: ProcessArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn S
             doc.language.as_deref().unwrap_or("?"),
             display::fmt_ms(doc.duration_ms)
         ));
-        for (_, p) in &paths {
+        for (_, p) in &o.files {
             out!("{}", p.display());
         }
-        for t in &translations {
-            ui.note(&translation_note(t));
-            for (_, p) in
-                pipeline::output_paths(&out_dir, &format!("{stem}.{}", t.language), &formats)
-            {
+        for t in &o.translations {
+            ui.note(&format!(
+                "{}: {} cues by {} ({})",
+                t.language, t.cues, t.engine, t.reason
+            ));
+            for (_, p) in &t.files {
                 out!("{}", p.display());
             }
         }
-        if let Some(r) = &rendered {
+        if let Some(r) = &o.video {
             out!("{}", r.path.display());
         }
-        if let Some(p) = &audio_output {
+        if let Some(p) = &o.voiceover_audio {
             out!("{}", p.display());
         }
     }
@@ -1116,7 +938,7 @@ fn render_cmd(a: RenderArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sin
     autosub_core::media::check_input_file(&a.video)?;
     let format = format_of(&a.subs)?;
     let (doc, text) = read_subs_and_text(&a.subs, sink)?;
-    let job = video_job(&a.video_args, default_style(&a.video_args))?;
+    let job = a.video_args.video_job()?;
     let voice_plan = a.voice.plan()?;
     if let Some(l) = &a.lang {
         translate::validate_language(l)?;
@@ -1382,7 +1204,10 @@ fn fetch_cmd(a: FetchCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
                 .extension()
                 .map(|e| e.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "mp4".into());
-            let dest = dir.join(format!("{}.{ext}", safe_stem(got.title.as_deref())));
+            let dest = dir.join(format!(
+                "{}.{ext}",
+                autosub_core::job::safe_stem(got.title.as_deref())
+            ));
             let tmp = autosub_core::partial::partial_path(&dest, "video");
             std::fs::copy(&got.path, &tmp)
                 .and_then(|_| std::fs::rename(&tmp, &dest))

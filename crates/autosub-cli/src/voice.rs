@@ -26,12 +26,8 @@ pub struct VoiceArgs {
     pub max_speedup: f32,
 }
 
-/// The voice-over settings, checked before any long work.
-pub struct VoicePlan {
-    pub spec: String,
-    pub mode: VoiceMode,
-    pub max_speedup: f32,
-}
+/// The voice-over settings of a job, checked before any long work.
+pub use autosub_core::job::VoiceSpec as VoicePlan;
 
 impl VoiceArgs {
     pub fn plan(&self) -> Result<Option<VoicePlan>> {
@@ -49,7 +45,7 @@ impl VoiceArgs {
             return Ok(None);
         };
         Ok(Some(VoicePlan {
-            spec: spec.clone(),
+            voice: spec.clone(),
             mode,
             max_speedup: self.max_speedup,
         }))
@@ -75,12 +71,12 @@ pub fn open(
     models_dir: &Path,
     sink: &dyn Sink,
 ) -> Result<Box<dyn tts::Tts>> {
-    let spec = if plan.spec == "auto" {
+    let spec = if plan.voice == "auto" {
         language.ok_or_else(|| {
             crate::bad("the language of the subtitles is unknown: give --lang or a voice (--voiceover VOICE)")
         })?
     } else {
-        plan.spec.as_str()
+        plan.voice.as_str()
     };
     Ok(tts::open_voice_with(
         models_dir,
@@ -94,7 +90,7 @@ pub fn open(
 pub const PIPER_NOISE_ENV: &str = "AUTOSUB_PIPER_NOISE";
 
 /// The voice settings from the environment ([`PIPER_NOISE_ENV`]).
-fn voice_settings() -> Result<tts::VoiceSettings> {
+pub fn voice_settings() -> Result<tts::VoiceSettings> {
     let Some(v) = std::env::var(PIPER_NOISE_ENV)
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -148,20 +144,7 @@ pub fn track<'a>(vo: &'a voiceover::Voiceover, mode: VoiceMode) -> VoiceTrack<'a
 }
 
 /// Warnings for the lines that could not be fitted, one per cue.
-pub fn overflow_notes(vo: &voiceover::Voiceover) -> Vec<String> {
-    vo.overflows()
-        .map(|l| {
-            format!(
-                "voice-over cue {}: needs {} ms at {:.2}x, has {} ms before the next line: {} ms cut",
-                l.cue + 1,
-                l.needed_ms,
-                l.speed,
-                l.available_ms,
-                l.cut_ms
-            )
-        })
-        .collect()
-}
+pub use autosub_core::job::overflow_notes;
 
 /// The JSON summary of a voice-over.
 pub fn summary(
@@ -169,20 +152,7 @@ pub fn summary(
     engine: &dyn tts::Tts,
     mode: VoiceMode,
 ) -> serde_json::Value {
-    let count = |f: voiceover::Fit| vo.lines.iter().filter(|l| l.fit == f).count();
-    json!({
-        "voice": engine.voice().name,
-        "engine": engine.voice().engine,
-        "language": engine.voice().language,
-        "mode": mode,
-        "lines": vo.lines.len(),
-        "in_slot": count(voiceover::Fit::InSlot),
-        "sped_up": count(voiceover::Fit::SpedUp),
-        "into_gap": count(voiceover::Fit::IntoGap),
-        "cut": count(voiceover::Fit::Cut),
-        "failed": count(voiceover::Fit::Failed),
-        "report": vo.lines,
-    })
+    serde_json::to_value(autosub_core::job::voiceover_summary(vo, engine, mode)).unwrap_or_default()
 }
 
 #[derive(Args)]

@@ -39,6 +39,19 @@ pub enum Error {
     Stalled { program: String, seconds: u64 },
     #[error("{program} failed: {message}")]
     ProgramFailed { program: String, message: String },
+    /// A network failure that may go away (a site's 5xx, a timeout, a broken connection): worth a retry.
+    #[error("{program} failed: {message}")]
+    Network { program: String, message: String },
+    /// The media is longer than a limit allows (found by the probe).
+    #[error("the media is {} s long, more than the limit of {} s", .duration_ms.div_ceil(1000), .max_ms / 1000)]
+    TooLong { duration_ms: u64, max_ms: u64 },
+    /// A later step failed after earlier results were written: `done` says what is safe.
+    #[error("{done}")]
+    Partial {
+        done: String,
+        #[source]
+        source: Box<Error>,
+    },
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -68,14 +81,72 @@ impl Error {
             }
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Model(e) => crate::models::error_kind(e),
-            Error::Write { .. } => ErrorKind::BadInput,
+            Error::Write { .. } | Error::TooLong { .. } => ErrorKind::BadInput,
+            Error::Partial { source, .. } => source.kind(),
             Error::Timeout { .. }
+            | Error::Network { .. }
             | Error::Stalled { .. }
             | Error::ProgramFailed { .. }
             | Error::Asr(_)
             | Error::Translate(_)
             | Error::Io(_)
             | Error::Tts(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+impl Error {
+    /// Whether running the same job again may succeed: a network failure may go away, a bad file will not.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Error::Network { .. } => true,
+            Error::Partial { source, .. } => source.retryable(),
+            Error::Model(autosub_models::ModelError::Network { .. }) => true,
+            _ => false,
+        }
+    }
+
+    /// The message for the end user of a service (a Telegram user): what went wrong with their request, in plain
+    /// words, with no command-line flags, paths on the server or install commands in it. Failures they cannot
+    /// act on say so; [`Error::operator_hint`] carries the detail for the operator.
+    pub fn user_message(&self) -> String {
+        match self {
+            Error::BadInput(m) => m.clone(),
+            Error::TooLong { .. } => self.to_string(),
+            Error::NotFound(_) => "the file could not be found".into(),
+            Error::Subs(e) => format!("the subtitle file could not be read: {e}"),
+            Error::Cancelled => "cancelled".into(),
+            Error::Network { .. } => {
+                "the download failed because of a network problem; try again later".into()
+            }
+            Error::Partial { source, .. } => source.user_message(),
+            Error::Timeout { .. } | Error::Stalled { .. } => {
+                "processing took too long and was stopped".into()
+            }
+            Error::Translate(_) => "the translation failed; try again later".into(),
+            Error::Tts(_) => "the voice-over failed".into(),
+            Error::Model(e) if crate::models::error_kind(e) == ErrorKind::BadInput => e.to_string(),
+            _ => "an internal error stopped the processing; the operator has been told".into(),
+        }
+    }
+
+    /// What the operator should know or do: the full message with its causes, for failures that are not the
+    /// user's (a missing program or model, a crash of a child, a disk problem).
+    pub fn operator_hint(&self) -> Option<String> {
+        match self.kind() {
+            ErrorKind::BadInput | ErrorKind::Cancelled => None,
+            _ => {
+                let mut msg = self.to_string();
+                let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(self);
+                while let Some(c) = cause {
+                    let c_msg = c.to_string();
+                    if !msg.contains(&c_msg) {
+                        msg = format!("{msg}: {c_msg}");
+                    }
+                    cause = c.source();
+                }
+                Some(msg)
+            }
         }
     }
 }

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why a link could not be fetched. Converted into [`crate::Error`]: refusals, invalid links, limits and what a
-/// site says about a video are [`Error::BadInput`]; network failures are [`Error::ProgramFailed`].
+/// site says about a video are [`Error::BadInput`]; network failures are [`Error::Network`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     /// The link is not something we fetch (scheme, syntax, numeric host, user name).
@@ -72,7 +72,7 @@ fn refused_message(target: &str, reason: &str, redirected: bool) -> String {
 impl From<FetchError> for Error {
     fn from(e: FetchError) -> Error {
         match e {
-            FetchError::Network(message) => Error::ProgramFailed {
+            FetchError::Network(message) => Error::Network {
                 program: "yt-dlp".into(),
                 message,
             },
@@ -662,7 +662,7 @@ impl Runner<'_> {
 fn retryable(e: &Error) -> bool {
     matches!(
         e,
-        Error::ProgramFailed { program, .. } if program == "yt-dlp"
+        Error::ProgramFailed { program, .. } | Error::Network { program, .. } if program == "yt-dlp"
     ) || matches!(e, Error::Stalled { .. })
 }
 

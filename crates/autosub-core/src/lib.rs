@@ -16,6 +16,7 @@
 pub mod asr;
 mod error;
 pub mod fetch;
+pub mod job;
 pub mod lang;
 pub mod media;
 pub mod models;

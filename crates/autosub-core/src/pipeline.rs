@@ -17,6 +17,8 @@ pub struct TranscribeOptions {
     /// A truncated or damaged input ([`media::check_decoded`]) is a bad-input error, found before recognition,
     /// instead of a warning (the service runs strict).
     pub strict: bool,
+    /// Refuse media longer than this ([`Error::TooLong`]), found by the probe before any decoding.
+    pub max_duration_ms: Option<u64>,
 }
 
 /// A transcribed media file.
@@ -44,6 +46,14 @@ pub fn transcribe_file(
         media::probe(&opts.tools, input, sink)
     })?;
     timings_ms.insert(Stage::Probe.id().to_owned(), t.as_millis() as u64);
+    if let (Some(max_ms), Some(duration_ms)) = (opts.max_duration_ms, media.duration_ms) {
+        if duration_ms > max_ms {
+            return Err(Error::TooLong {
+                duration_ms,
+                max_ms,
+            });
+        }
+    }
     let (audio, t) = run_stage(sink, Stage::ExtractAudio, media.duration_ms, || {
         media::extract_audio(&opts.tools, &media, sink)
     })?;

@@ -67,6 +67,8 @@ pub enum Event<'a> {
     Finish { stage: Stage, elapsed: Duration },
     /// Something the user should know that does not stop the run.
     Warning(&'a str),
+    /// A fact worth telling as it happens (the title of a downloaded link); not a problem.
+    Note(&'a str),
     /// Diagnostic detail (an external command line, a model path); shown with `--verbose`.
     Debug(&'a str),
 }

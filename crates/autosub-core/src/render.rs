@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How a horizontal video becomes 9:16.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Reframe {
     /// The whole frame, scaled to the width, over a blurred, zoomed copy of itself.
     #[default]
@@ -39,7 +40,8 @@ impl std::str::FromStr for Reframe {
 }
 
 /// Encoder speed/size trade-off, mapped to x264 presets and CRF.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Quality {
     Fast,
     #[default]
@@ -73,7 +75,8 @@ impl std::str::FromStr for Quality {
 }
 
 /// A corner of the frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Corner {
     TopLeft,
     #[default]
@@ -143,7 +146,7 @@ pub struct RenderOptions {
 }
 
 /// How a voice-over track joins the original sound.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VoiceMode {
     /// The original is lowered while the voice speaks (a sidechain compressor keyed by the voice) and mixed

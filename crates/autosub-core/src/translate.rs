@@ -29,7 +29,7 @@ pub trait Translator: Send + Sync {
 }
 
 /// The translation engines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Whisper,

@@ -71,7 +71,8 @@ fn f64_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
 /// // No stored limits: the default profile.
 /// assert_eq!(ProfileOverrides::default().resolve(None, "standard").unwrap(), Profile::standard());
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProfileOverrides {
     /// A built-in profile name ([`Profile::by_name`]); when given it replaces the stored limits.
     pub profile: Option<String>,

@@ -207,6 +207,7 @@ impl Sink for Recorder {
             Event::Finish { stage, .. } => format!("finish {}", stage.id()),
             Event::Warning(w) => format!("warning {w}"),
             Event::Debug(d) => format!("debug {d}"),
+            Event::Note(n) => format!("note {n}"),
         };
         self.events.lock().unwrap().push(text);
     }

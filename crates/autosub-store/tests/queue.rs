@@ -1,0 +1,1160 @@
+//! Queue and store behaviour, every test run on a fresh SQLite file and on a fresh PostgreSQL
+//! database (`<test>::sqlite` and `<test>::postgres`).
+//!
+//! PostgreSQL: databases `autosub_t_<pid>_<n>` are created through
+//! `postgres://postgres@127.0.0.1:5432/postgres` (or `$AUTOSUB_TEST_PG_URL`) and dropped
+//! afterwards. An unreachable server fails the Postgres tests; they are never skipped.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use autosub_store::{
+    backoff_ms, mask_url, Backend, CancelOutcome, FailOutcome, Failure, Lease, Level, NewPayment,
+    NewTask, PaymentPeriod, PaymentStatus, RescueOutcome, Store, StoreError, TaskStatus, Tier,
+};
+use sqlx::{AnyConnection, AssertSqlSafe, Connection};
+
+const DAY: i64 = 86_400_000;
+/// A fixed "now" in the middle of a UTC day (2024-01-01 12:00 UTC).
+const T0: i64 = 1_704_110_400_000;
+const LEASE: i64 = 60_000;
+
+// ---------------------------------------------------------------------------- harness
+
+#[derive(Clone, Copy)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database and what it takes to remove it.
+struct TestDb {
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Pg { admin_url: String, name: String },
+}
+
+fn pg_base_url() -> String {
+    std::env::var("AUTOSUB_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+static PG_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    async fn new(kind: Db) -> TestDb {
+        match kind {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite://{}", dir.path().join("autosub.db").display());
+                TestDb {
+                    url,
+                    cleanup: Cleanup::Dir(dir),
+                }
+            }
+            Db::Postgres => {
+                sqlx::any::install_default_drivers();
+                let admin_url = pg_base_url();
+                let mut admin = AnyConnection::connect(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!(
+                        "PostgreSQL is required for these tests and is unreachable at {}: {e}\n\
+                         start it (pg_ctlcluster --skip-systemctl-redirect 15 main start) or \
+                         point AUTOSUB_TEST_PG_URL at a server",
+                        mask_url(&admin_url)
+                    )
+                    });
+                let name = format!(
+                    "autosub_t_{}_{}",
+                    std::process::id(),
+                    PG_COUNTER.fetch_add(1, Ordering::Relaxed)
+                );
+                sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("drop stale test database");
+                sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create test database");
+                let _ = admin.close().await;
+                let (server, query) = match admin_url.split_once('?') {
+                    Some((server, query)) => (server, format!("?{query}")),
+                    None => (admin_url.as_str(), String::new()),
+                };
+                let server = &server[..server.rfind('/').expect("database URL has a path")];
+                TestDb {
+                    url: format!("{server}/{name}{query}"),
+                    cleanup: Cleanup::Pg { admin_url, name },
+                }
+            }
+        }
+    }
+
+    async fn remove(self) {
+        if let Cleanup::Pg { admin_url, name } = self.cleanup {
+            let mut admin = AnyConnection::connect(&admin_url)
+                .await
+                .expect("reconnect to drop the test database");
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await
+            .expect("drop test database");
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// Runs `body` against a fresh database of `kind`, dropping the database afterwards even when
+/// the body panics (it runs as a separate task so the panic can be caught and re-raised).
+async fn run<F, Fut>(kind: Db, body: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let db = TestDb::new(kind).await;
+    let store = Store::connect(&db.url).await.expect("connect");
+    let outcome = tokio::spawn(body(store.clone())).await;
+    store.close().await;
+    db.remove().await;
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("test task failed: {e}"),
+        }
+    }
+}
+
+/// `name::sqlite` and `name::postgres` tests running the body `async fn name(Store)`.
+macro_rules! on_both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::run(super::Db::Sqlite, super::$name).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::run(super::Db::Postgres, super::$name).await
+            }
+        }
+    )+};
+}
+
+on_both!(
+    connects_and_migrates,
+    priority_order,
+    aging_bounds_the_wait,
+    concurrent_claims_take_each_task_once,
+    lease_loss_fences_the_old_worker,
+    concurrent_rescue_takes_each_task_once,
+    retryable_failures_back_off_then_fail,
+    non_retryable_failure_fails_at_once,
+    expired_last_attempt_fails,
+    cancel_queued_and_processing,
+    release_gives_the_attempt_back,
+    retry_failed_task,
+    kinds_filter,
+    enqueue_counts_tasks_per_utc_day,
+    grant_extends_and_expires,
+    reads_and_counters,
+    payments_and_logs,
+);
+
+fn task(kind: &str, tier: Tier) -> NewTask {
+    NewTask {
+        kind: kind.to_owned(),
+        spec: r#"{"input":"video.mp4"}"#.to_owned(),
+        spec_version: 1,
+        input_type: "file".to_owned(),
+        generate_subtitles: true,
+        tier,
+        ..NewTask::default()
+    }
+}
+
+fn failure(retryable: bool) -> Failure {
+    Failure {
+        user_message: "Could not process the video.".to_owned(),
+        operator_detail: "ffmpeg exited with status 1".to_owned(),
+        retryable,
+    }
+}
+
+async fn status_of(store: &Store, id: i64) -> TaskStatus {
+    store
+        .get_task(id)
+        .await
+        .unwrap()
+        .expect("task exists")
+        .status
+}
+
+async fn logs_for(store: &Store, id: i64) -> Vec<(Level, String)> {
+    let mut logs: Vec<_> = store
+        .recent_logs(Level::Info, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.task_id == Some(id))
+        .map(|l| {
+            assert_eq!(l.source, "queue");
+            (l.level, l.message)
+        })
+        .collect();
+    logs.reverse(); // oldest first
+    logs
+}
+
+// ------------------------------------------------------------------------------ tests
+
+async fn connects_and_migrates(store: Store) {
+    store.ping().await.unwrap();
+    assert!(store.migrations_applied().await.unwrap());
+    assert!(matches!(
+        store.backend(),
+        Backend::Sqlite | Backend::Postgres
+    ));
+    assert_eq!(store.processing_count().await.unwrap(), 0);
+}
+
+async fn priority_order(store: Store) {
+    let order = [
+        ("free-1", Tier::Free),
+        ("pro-1", Tier::Pro),
+        ("creator-1", Tier::Creator),
+        ("free-2", Tier::Free),
+        ("creator-2", Tier::Creator),
+        ("pro-2", Tier::Pro),
+    ];
+    let mut ids = std::collections::HashMap::new();
+    for (name, tier) in order {
+        let id = store.enqueue(&task("subtitle", tier), T0).await.unwrap();
+        ids.insert(id, name);
+    }
+    let mut claimed = Vec::new();
+    while let Some(c) = store.claim("w", &["subtitle"], LEASE, T0).await.unwrap() {
+        claimed.push(ids[&c.id]);
+    }
+    assert_eq!(
+        claimed,
+        [
+            "creator-1",
+            "creator-2",
+            "pro-1",
+            "pro-2",
+            "free-1",
+            "free-2"
+        ]
+    );
+}
+
+async fn aging_bounds_the_wait(store: Store) {
+    // A FREE job queued more than the CREATOR boost (5 min) before a CREATOR job goes first.
+    let old_free = store
+        .enqueue(&task("subtitle", Tier::Free), T0)
+        .await
+        .unwrap();
+    let creator = store
+        .enqueue(&task("subtitle", Tier::Creator), T0 + 300_001)
+        .await
+        .unwrap();
+    let now = T0 + 400_000;
+    let first = store
+        .claim("w", &["subtitle"], LEASE, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let second = store
+        .claim("w", &["subtitle"], LEASE, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.id, second.id), (old_free, creator));
+
+    // Within the boost the paid job still wins, and PRO's boost is 2 min.
+    let t1 = T0 + DAY;
+    let free = store
+        .enqueue(&task("subtitle", Tier::Free), t1)
+        .await
+        .unwrap();
+    let creator = store
+        .enqueue(&task("subtitle", Tier::Creator), t1 + 299_000)
+        .await
+        .unwrap();
+    let pro = store
+        .enqueue(&task("subtitle", Tier::Pro), t1 + 121_000)
+        .await
+        .unwrap();
+    let now = t1 + 300_000;
+    let mut got = Vec::new();
+    while let Some(c) = store.claim("w", &["subtitle"], LEASE, now).await.unwrap() {
+        got.push(c.id);
+    }
+    assert_eq!(got, [creator, free, pro]);
+}
+
+async fn concurrent_claims_take_each_task_once(store: Store) {
+    const TASKS: usize = 200;
+    let mut expected = HashSet::new();
+    for i in 0..TASKS {
+        let tier = Tier::ALL[i % 3];
+        expected.insert(store.enqueue(&task("subtitle", tier), T0).await.unwrap());
+    }
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let worker = format!("worker-{w}");
+            let mut mine = Vec::new();
+            // Any error (e.g. "database is locked") fails the test here.
+            while let Some(c) = store
+                .claim(&worker, &["subtitle"], LEASE, T0)
+                .await
+                .unwrap_or_else(|e| panic!("{worker} claim: {e}"))
+            {
+                assert_eq!(c.attempts, 1);
+                let done = store
+                    .complete(c.id, &worker, r#"{"ok":true}"#, T0 + 1)
+                    .await
+                    .unwrap_or_else(|e| panic!("{worker} complete: {e}"));
+                assert!(done, "{worker} lost task {}", c.id);
+                mine.push(c.id);
+            }
+            mine
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for worker in workers {
+        let mine = worker.await.unwrap();
+        total += mine.len();
+        seen.extend(mine);
+    }
+    assert_eq!(total, TASKS, "some task was claimed twice");
+    assert_eq!(seen, expected);
+    let completed = store.list_tasks(Some("completed"), 1000).await.unwrap();
+    assert_eq!(completed.len(), TASKS);
+    assert_eq!(store.processing_count().await.unwrap(), 0);
+}
+
+async fn lease_loss_fences_the_old_worker(store: Store) {
+    let id = store
+        .enqueue(&task("subtitle", Tier::Pro), T0)
+        .await
+        .unwrap();
+    let a = store
+        .claim("A", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.id, a.attempts), (id, 1));
+    assert_eq!(
+        store
+            .heartbeat(id, "A", LEASE, Some(("transcribe", 10.0)), T0 + 20_000)
+            .await
+            .unwrap(),
+        Lease::Held
+    );
+
+    // A goes silent; its lease (last extended to T0 + 80 s) runs out.
+    let late = T0 + 20_000 + LEASE + 1;
+    assert!(store.rescue_expired(late - 2).await.unwrap().is_empty());
+    let rescued = store.rescue_expired(late).await.unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued[0].id, id);
+    assert_eq!(rescued[0].lease_owner.as_deref(), Some("A"));
+    let RescueOutcome::Requeued { run_at } = rescued[0].outcome else {
+        panic!("expected a requeue, got {:?}", rescued[0].outcome);
+    };
+    assert!(
+        (late + 27_000..=late + 33_000).contains(&run_at),
+        "{run_at}"
+    );
+    let logs = logs_for(&store, id).await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].0, Level::Warning);
+
+    let b = store
+        .claim("B", &["subtitle"], LEASE, run_at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((b.id, b.attempts), (id, 2));
+    let before = store.get_task(id).await.unwrap().unwrap();
+
+    // A wakes up: every write is refused and changes nothing.
+    let now = run_at + 1_000;
+    assert!(!store
+        .complete(id, "A", r#"{"from":"A"}"#, now)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .heartbeat(id, "A", LEASE, Some(("mux", 90.0)), now)
+            .await
+            .unwrap(),
+        Lease::Lost
+    );
+    assert_eq!(
+        store.fail(id, "A", &failure(true), now).await.unwrap(),
+        None
+    );
+    assert!(!store.release(id, "A", now).await.unwrap());
+    assert!(!store.cancelled(id, "A", now).await.unwrap());
+    assert_eq!(store.get_task(id).await.unwrap().unwrap(), before);
+    assert_eq!(before.lease_owner.as_deref(), Some("B"));
+    assert_eq!(before.status, TaskStatus::Processing);
+
+    // B finishes normally.
+    assert!(store
+        .complete(id, "B", r#"{"from":"B"}"#, now)
+        .await
+        .unwrap());
+    let done = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(done.status, TaskStatus::Completed);
+    assert_eq!(done.outputs.as_deref(), Some(r#"{"from":"B"}"#));
+    assert_eq!(done.finished_at, Some(now));
+    assert_eq!(
+        done.started_at,
+        Some(T0),
+        "started_at is the first attempt's"
+    );
+    assert!(!store.complete(id, "B", "{}", now).await.unwrap());
+}
+
+async fn concurrent_rescue_takes_each_task_once(store: Store) {
+    let mut ids = HashSet::new();
+    for _ in 0..20 {
+        ids.insert(
+            store
+                .enqueue(&task("subtitle", Tier::Free), T0)
+                .await
+                .unwrap(),
+        );
+    }
+    while store
+        .claim("gone", &["subtitle"], 1_000, T0)
+        .await
+        .unwrap()
+        .is_some()
+    {}
+    let rescuers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.rescue_expired(T0 + 5_000).await.unwrap() })
+        })
+        .collect();
+    let mut rescued = Vec::new();
+    for r in rescuers {
+        rescued.extend(r.await.unwrap().into_iter().map(|r| r.id));
+    }
+    assert_eq!(rescued.len(), 20, "each task rescued exactly once");
+    assert_eq!(rescued.into_iter().collect::<HashSet<_>>(), ids);
+    let queued = store.list_tasks(Some("queued"), 100).await.unwrap();
+    assert_eq!(queued.len(), 20);
+    for id in ids {
+        assert_eq!(logs_for(&store, id).await.len(), 1);
+    }
+}
+
+async fn retryable_failures_back_off_then_fail(store: Store) {
+    let id = store
+        .enqueue(&task("subtitle", Tier::Free), T0)
+        .await
+        .unwrap();
+    let c = store
+        .claim("w", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.attempts, c.max_attempts), (1, 3));
+
+    let t1 = T0 + 5_000;
+    let Some(FailOutcome::Retrying { attempt, run_at }) =
+        store.fail(id, "w", &failure(true), t1).await.unwrap()
+    else {
+        panic!("first failure should retry");
+    };
+    assert_eq!(attempt, 1);
+    assert!(
+        (27_000..=33_000).contains(&(run_at - t1)),
+        "{}",
+        run_at - t1
+    );
+    let row = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(row.status, TaskStatus::Queued);
+    assert_eq!(row.run_at, run_at);
+    assert_eq!(row.sort_key, run_at, "FREE has no boost: sort_key = run_at");
+    assert_eq!(row.lease_owner, None);
+
+    // Not eligible before run_at.
+    assert!(store
+        .claim("w", &["subtitle"], LEASE, run_at - 1)
+        .await
+        .unwrap()
+        .is_none());
+    let c = store
+        .claim("w", &["subtitle"], LEASE, run_at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.attempts, 2);
+
+    let t2 = run_at + 1_000;
+    let Some(FailOutcome::Retrying { attempt, run_at }) =
+        store.fail(id, "w", &failure(true), t2).await.unwrap()
+    else {
+        panic!("second failure should retry");
+    };
+    assert_eq!(attempt, 2);
+    assert!(
+        (54_000..=66_000).contains(&(run_at - t2)),
+        "{}",
+        run_at - t2
+    );
+
+    let c = store
+        .claim("w", &["subtitle"], LEASE, run_at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.attempts, 3);
+    let t3 = run_at + 1_000;
+    assert_eq!(
+        store.fail(id, "w", &failure(true), t3).await.unwrap(),
+        Some(FailOutcome::Failed)
+    );
+    let row = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(row.status, TaskStatus::Failed);
+    assert_eq!(row.attempts, 3);
+    assert_eq!(row.error.as_deref(), Some("Could not process the video."));
+    assert_eq!(
+        row.error_detail.as_deref(),
+        Some("ffmpeg exited with status 1")
+    );
+    assert_eq!(row.finished_at, Some(t3));
+
+    let logs = logs_for(&store, id).await;
+    let levels: Vec<Level> = logs.iter().map(|l| l.0).collect();
+    assert_eq!(levels, [Level::Warning, Level::Warning, Level::Error]);
+    assert!(
+        logs.iter().all(|l| l.1.contains("ffmpeg exited")),
+        "{logs:?}"
+    );
+    // min_level filters.
+    let errors = store.recent_logs(Level::Error, 10).await.unwrap();
+    assert!(errors.iter().all(|l| l.level >= Level::Error));
+    assert!(errors.iter().any(|l| l.task_id == Some(id)));
+
+    // A PRO retry keeps its boost relative to its new run_at.
+    let pro = store
+        .enqueue(&task("pro-kind", Tier::Pro), T0)
+        .await
+        .unwrap();
+    store
+        .claim("w", &["pro-kind"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    let Some(FailOutcome::Retrying { run_at, .. }) =
+        store.fail(pro, "w", &failure(true), T0).await.unwrap()
+    else {
+        panic!("should retry");
+    };
+    let row = store.get_task(pro).await.unwrap().unwrap();
+    assert_eq!(row.sort_key, run_at - 120_000);
+    assert_eq!(row.run_at - T0, backoff_ms(1, (pro + 1) as u64));
+}
+
+async fn non_retryable_failure_fails_at_once(store: Store) {
+    let id = store
+        .enqueue(&task("subtitle", Tier::Creator), T0)
+        .await
+        .unwrap();
+    store
+        .claim("w", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.fail(id, "w", &failure(false), T0 + 1).await.unwrap(),
+        Some(FailOutcome::Failed)
+    );
+    let row = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!((row.status, row.attempts), (TaskStatus::Failed, 1));
+    assert_eq!(row.error.as_deref(), Some("Could not process the video."));
+    let logs = logs_for(&store, id).await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].0, Level::Error);
+    assert!(logs[0].1.contains("not retryable"), "{}", logs[0].1);
+}
+
+async fn expired_last_attempt_fails(store: Store) {
+    let mut new = task("subtitle", Tier::Free);
+    new.max_attempts = Some(1);
+    let id = store.enqueue(&new, T0).await.unwrap();
+    store
+        .claim("w", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    let rescued = store.rescue_expired(T0 + LEASE + 1).await.unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued[0].outcome, RescueOutcome::Failed);
+    let row = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(row.status, TaskStatus::Failed);
+    assert_eq!(row.error.as_deref(), Some("processing stopped repeatedly"));
+    assert_eq!(row.finished_at, Some(T0 + LEASE + 1));
+    let logs = logs_for(&store, id).await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].0, Level::Error);
+    assert!(store
+        .rescue_expired(T0 + 10 * LEASE)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn cancel_queued_and_processing(store: Store) {
+    // Queued: cancelled at once, never claimed.
+    let queued = store
+        .enqueue(&task("subtitle", Tier::Free), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.cancel(queued, T0).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(status_of(&store, queued).await, TaskStatus::Cancelled);
+    assert!(store
+        .claim("w", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Processing: requested, seen on the next heartbeat, acknowledged by the worker.
+    let running = store
+        .enqueue(&task("subtitle", Tier::Free), T0)
+        .await
+        .unwrap();
+    store
+        .claim("w", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    // Only a requested cancel can be acknowledged.
+    assert!(!store.cancelled(running, "w", T0).await.unwrap());
+    assert_eq!(
+        store.cancel(running, T0 + 1).await.unwrap(),
+        CancelOutcome::Requested
+    );
+    assert_eq!(status_of(&store, running).await, TaskStatus::Processing);
+    assert_eq!(
+        store
+            .heartbeat(running, "w", LEASE, None, T0 + 2)
+            .await
+            .unwrap(),
+        Lease::CancelRequested
+    );
+    assert!(!store.cancelled(running, "other", T0 + 3).await.unwrap());
+    assert!(store.cancelled(running, "w", T0 + 3).await.unwrap());
+    let row = store.get_task(running).await.unwrap().unwrap();
+    assert_eq!(row.status, TaskStatus::Cancelled);
+    assert_eq!(row.finished_at, Some(T0 + 3));
+    assert_eq!(
+        store
+            .heartbeat(running, "w", LEASE, None, T0 + 4)
+            .await
+            .unwrap(),
+        Lease::Lost
+    );
+
+    assert_eq!(
+        store.cancel(running, T0 + 5).await.unwrap(),
+        CancelOutcome::AlreadyFinished
+    );
+    assert_eq!(
+        store.cancel(999_999, T0).await.unwrap(),
+        CancelOutcome::NotFound
+    );
+    assert_eq!(logs_for(&store, running).await.len(), 2);
+
+    // A cancel pending when the lease expires cancels instead of retrying.
+    let orphan = store
+        .enqueue(&task("subtitle", Tier::Free), T0)
+        .await
+        .unwrap();
+    store
+        .claim("w", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    store.cancel(orphan, T0).await.unwrap();
+    let rescued = store.rescue_expired(T0 + LEASE + 1).await.unwrap();
+    assert_eq!(rescued[0].outcome, RescueOutcome::Cancelled);
+    assert_eq!(status_of(&store, orphan).await, TaskStatus::Cancelled);
+}
+
+async fn release_gives_the_attempt_back(store: Store) {
+    let first = store
+        .enqueue(&task("subtitle", Tier::Free), T0)
+        .await
+        .unwrap();
+    let second = store
+        .enqueue(&task("subtitle", Tier::Free), T0 + 1)
+        .await
+        .unwrap();
+    let c = store
+        .claim("w", &["subtitle"], LEASE, T0 + 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.id, c.attempts), (first, 1));
+    assert!(store.release(first, "w", T0 + 3).await.unwrap());
+    let row = store.get_task(first).await.unwrap().unwrap();
+    assert_eq!((row.status, row.attempts), (TaskStatus::Queued, 0));
+    assert_eq!(row.lease_owner, None);
+    // It keeps its place ahead of the task queued after it.
+    let again = store
+        .claim("v", &["subtitle"], LEASE, T0 + 4)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id, again.attempts), (first, 1));
+    assert_ne!(again.id, second);
+}
+
+async fn retry_failed_task(store: Store) {
+    let id = store
+        .enqueue(&task("subtitle", Tier::Pro), T0)
+        .await
+        .unwrap();
+    store
+        .claim("w", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    store.fail(id, "w", &failure(false), T0).await.unwrap();
+    assert_eq!(status_of(&store, id).await, TaskStatus::Failed);
+
+    let now = T0 + DAY;
+    store.retry(id, now).await.unwrap();
+    let row = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(row.status, TaskStatus::Queued);
+    assert_eq!(row.attempts, 0);
+    assert_eq!(
+        (row.error, row.error_detail, row.finished_at),
+        (None, None, None)
+    );
+    assert_eq!((row.run_at, row.sort_key), (now, now - 120_000));
+    let c = store
+        .claim("w", &["subtitle"], LEASE, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.id, c.attempts), (id, 1));
+
+    match store.retry(id, now).await {
+        Err(StoreError::InvalidState(msg)) => assert!(msg.contains("processing"), "{msg}"),
+        other => panic!("retry of a processing task: {other:?}"),
+    }
+    assert!(store.complete(id, "w", "{}", now).await.unwrap());
+    assert!(matches!(
+        store.retry(id, now).await,
+        Err(StoreError::InvalidState(_))
+    ));
+    assert!(matches!(
+        store.retry(999_999, now).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // A cancelled task can be retried too.
+    let cancelled = store
+        .enqueue(&task("subtitle", Tier::Pro), now)
+        .await
+        .unwrap();
+    store.cancel(cancelled, now).await.unwrap();
+    store.retry(cancelled, now).await.unwrap();
+    assert_eq!(status_of(&store, cancelled).await, TaskStatus::Queued);
+}
+
+async fn kinds_filter(store: Store) {
+    let dub = store
+        .enqueue(&task("dub", Tier::Creator), T0)
+        .await
+        .unwrap();
+    let sub = store
+        .enqueue(&task("subtitle", Tier::Free), T0)
+        .await
+        .unwrap();
+    assert!(store.claim("old", &[], LEASE, T0).await.unwrap().is_none());
+    let c = store
+        .claim("old", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.id, c.kind.as_str()), (sub, "subtitle"));
+    assert!(store
+        .claim("old", &["subtitle", "other"], LEASE, T0)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(status_of(&store, dub).await, TaskStatus::Queued);
+    let c = store
+        .claim("new", &["subtitle", "dub"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.id, c.kind.as_str(), c.tier), (dub, "dub", Tier::Creator));
+    assert_eq!(c.spec, r#"{"input":"video.mp4"}"#);
+    assert_eq!(c.timeout_ms, 90 * 60_000);
+}
+
+async fn enqueue_counts_tasks_per_utc_day(store: Store) {
+    let mut new = task("subtitle", Tier::Free);
+    new.user_telegram_id = Some(4242);
+    store.enqueue(&new, T0).await.unwrap();
+    let id = store.enqueue(&new, T0 + 1_000).await.unwrap();
+    let user = store
+        .get_user(4242)
+        .await
+        .unwrap()
+        .expect("user created by enqueue");
+    assert_eq!((user.tasks_today, user.tasks_total), (2, 2));
+    assert_eq!(user.tier, Tier::Free);
+    assert_eq!(
+        store.get_task(id).await.unwrap().unwrap().user_id,
+        Some(user.id)
+    );
+    let c = store
+        .claim("w", &["subtitle"], LEASE, T0 + 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.user_id, Some(user.id));
+
+    // Midnight UTC resets the daily counter, not the total.
+    let midnight = (T0 / DAY + 1) * DAY;
+    assert_eq!(user.tasks_today_at(midnight - 1), 2);
+    assert_eq!(user.tasks_today_at(midnight), 0);
+    store.enqueue(&new, midnight).await.unwrap();
+    let user = store.get_user(4242).await.unwrap().unwrap();
+    assert_eq!((user.tasks_today, user.tasks_total), (1, 3));
+    assert_eq!(user.tasks_day, midnight / DAY);
+
+    // upsert_user keeps counters and fills in names.
+    let user = store
+        .upsert_user(4242, Some("alice"), Some("ru"), midnight + 5)
+        .await
+        .unwrap();
+    assert_eq!(user.username.as_deref(), Some("alice"));
+    assert_eq!(user.tasks_total, 3);
+    let user = store
+        .upsert_user(4242, None, Some("en"), midnight + 6)
+        .await
+        .unwrap();
+    assert_eq!(
+        (user.username.as_deref(), user.language.as_deref()),
+        (Some("alice"), Some("en"))
+    );
+
+    // Invalid input never reaches the database.
+    let mut bad = task("subtitle", Tier::Free);
+    bad.spec = "not json".into();
+    assert!(matches!(
+        store.enqueue(&bad, T0).await,
+        Err(StoreError::InvalidInput(_))
+    ));
+}
+
+async fn grant_extends_and_expires(store: Store) {
+    let user = store.grant(77, Tier::Pro, 30, T0).await.unwrap();
+    assert_eq!(
+        (user.tier, user.tier_expires_at),
+        (Tier::Pro, Some(T0 + 30 * DAY))
+    );
+    assert_eq!(user.effective_tier(T0), Tier::Pro);
+
+    // Renewing early extends from the future expiry.
+    let user = store.grant(77, Tier::Pro, 30, T0 + 10 * DAY).await.unwrap();
+    assert_eq!(user.tier_expires_at, Some(T0 + 60 * DAY));
+
+    // Once expired the user is FREE again, though the row still says pro.
+    let later = T0 + 61 * DAY;
+    let user = store.get_user(77).await.unwrap().unwrap();
+    assert_eq!(user.tier, Tier::Pro);
+    assert_eq!(user.effective_tier(later), Tier::Free);
+    assert_eq!(
+        autosub_store::effective_tier(user.tier, user.tier_expires_at, later),
+        Tier::Free
+    );
+    // Renewing after expiry starts from now.
+    let user = store.grant(77, Tier::Pro, 30, later).await.unwrap();
+    assert_eq!(user.tier_expires_at, Some(later + 30 * DAY));
+
+    // A different tier starts from now; FREE revokes.
+    let user = store
+        .grant(77, Tier::Creator, 7, later + DAY)
+        .await
+        .unwrap();
+    assert_eq!(
+        (user.tier, user.tier_expires_at),
+        (Tier::Creator, Some(later + 8 * DAY))
+    );
+    let user = store.grant(77, Tier::Free, 0, later + DAY).await.unwrap();
+    assert_eq!((user.tier, user.tier_expires_at), (Tier::Free, None));
+    assert!(matches!(
+        store.grant(77, Tier::Pro, 0, later).await,
+        Err(StoreError::InvalidInput(_))
+    ));
+
+    // Bans.
+    store.set_banned(77, true).await.unwrap();
+    assert!(store.get_user(77).await.unwrap().unwrap().banned);
+    store.set_banned(77, false).await.unwrap();
+    assert!(!store.get_user(77).await.unwrap().unwrap().banned);
+    assert!(matches!(
+        store.set_banned(78, true).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn reads_and_counters(store: Store) {
+    assert_eq!(
+        store.queue_depth().await.unwrap(),
+        [(Tier::Free, 0), (Tier::Pro, 0), (Tier::Creator, 0)]
+    );
+    let mut ids = Vec::new();
+    for tier in [Tier::Free, Tier::Free, Tier::Pro, Tier::Creator] {
+        ids.push(store.enqueue(&task("subtitle", tier), T0).await.unwrap());
+    }
+    assert_eq!(
+        store.queue_depth().await.unwrap(),
+        [(Tier::Free, 2), (Tier::Pro, 1), (Tier::Creator, 1)]
+    );
+    let c = store
+        .claim("w", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.tier, Tier::Creator);
+    assert_eq!(store.processing_count().await.unwrap(), 1);
+    assert_eq!(
+        store
+            .heartbeat(c.id, "w", LEASE, Some(("transcribe", 42.5)), T0 + 10)
+            .await
+            .unwrap(),
+        Lease::Held
+    );
+    let row = store.get_task(c.id).await.unwrap().unwrap();
+    assert_eq!(row.progress_stage.as_deref(), Some("transcribe"));
+    assert_eq!(row.progress_percent, Some(42.5));
+    assert_eq!(row.lease_expires_at, Some(T0 + 10 + LEASE));
+    assert_eq!(row.heartbeat_at, Some(T0 + 10));
+    assert!(row.generate_subtitles && !row.voiceover && !row.vertical_format);
+    assert_eq!(row.priority, 2);
+    assert!(store
+        .complete(c.id, "w", r#"{"srt":"a.srt"}"#, T0 + 100)
+        .await
+        .unwrap());
+
+    let mut counts = store.status_counts().await.unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("completed".to_owned(), Tier::Creator, 1),
+            ("queued".to_owned(), Tier::Free, 2),
+            ("queued".to_owned(), Tier::Pro, 1),
+        ]
+    );
+
+    let all = store.list_tasks(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|t| t.id).collect::<Vec<_>>(),
+        ids.iter().rev().copied().collect::<Vec<_>>(),
+        "newest first"
+    );
+    assert_eq!(store.list_tasks(None, 2).await.unwrap().len(), 2);
+    assert_eq!(store.list_tasks(Some("queued"), 10).await.unwrap().len(), 3);
+    assert!(matches!(
+        store.list_tasks(Some("bogus"), 10).await,
+        Err(StoreError::InvalidInput(_))
+    ));
+
+    assert!(store.finished_before(T0 + 100).await.unwrap().is_empty());
+    assert_eq!(store.finished_before(T0 + 101).await.unwrap(), [c.id]);
+    let mut probe = vec![999_999, ids[0], ids[3]];
+    probe.extend(1_000_000..1_000_600); // more than one chunk
+    let mut expected = vec![ids[0], ids[3]];
+    expected.sort_unstable();
+    assert_eq!(store.task_ids_existing(&probe).await.unwrap(), expected);
+    assert!(store.task_exists(ids[1]).await.unwrap());
+    assert!(!store.task_exists(999_999).await.unwrap());
+    assert!(store.get_task(999_999).await.unwrap().is_none());
+}
+
+async fn payments_and_logs(store: Store) {
+    let user = store
+        .upsert_user(555, Some("payer"), None, T0)
+        .await
+        .unwrap();
+    let payment = NewPayment {
+        user_id: user.id,
+        amount: 990,
+        currency: "RUB".into(),
+        tier: Tier::Pro,
+        period: PaymentPeriod::Month,
+        status: PaymentStatus::Pending,
+        external_id: Some("yk-123".into()),
+        payload: Some(r#"{"event":"payment.waiting"}"#.into()),
+    };
+    let id = store.insert_payment(&payment, T0).await.unwrap();
+    let got = store
+        .get_payment_by_external_id("yk-123")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.id, id);
+    assert_eq!(
+        (got.amount, got.tier, got.period),
+        (990, Tier::Pro, PaymentPeriod::Month)
+    );
+    assert_eq!(got.status, PaymentStatus::Pending);
+    assert_eq!(got.created_at, T0);
+    assert!(store
+        .get_payment_by_external_id("nope")
+        .await
+        .unwrap()
+        .is_none());
+    // The provider's id is unique: a replayed webhook cannot insert twice.
+    assert!(matches!(
+        store.insert_payment(&payment, T0).await,
+        Err(StoreError::Database(_))
+    ));
+
+    store
+        .log(Level::Info, "bot", None, "started", T0)
+        .await
+        .unwrap();
+    store
+        .log(
+            Level::Critical,
+            "billing",
+            Some(7),
+            "webhook signature mismatch",
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    let all = store.recent_logs(Level::Info, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].level, Level::Critical, "newest first");
+    assert_eq!(
+        (all[0].source.as_str(), all[0].task_id),
+        ("billing", Some(7))
+    );
+    let critical = store.recent_logs(Level::Critical, 10).await.unwrap();
+    assert_eq!(critical.len(), 1);
+    assert_eq!(store.recent_logs(Level::Info, 1).await.unwrap().len(), 1);
+}
+
+// ------------------------------------------------------- concurrent migration on startup
+
+async fn migrate_concurrently(kind: Db) {
+    let db = TestDb::new(kind).await;
+    let connects: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { Store::connect(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    let mut errors = Vec::new();
+    for c in connects {
+        match c.await.expect("connect task") {
+            Ok(store) => stores.push(store),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    for store in &stores {
+        assert!(store.migrations_applied().await.unwrap());
+    }
+    if let Some(store) = stores.first() {
+        store
+            .enqueue(&task("subtitle", Tier::Free), T0)
+            .await
+            .unwrap();
+    }
+    for store in &stores {
+        store.close().await;
+    }
+    db.remove().await;
+    assert!(errors.is_empty(), "concurrent connects failed: {errors:?}");
+    assert_eq!(stores.len(), 4);
+}
+
+mod concurrent_migrations {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        super::migrate_concurrently(super::Db::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        super::migrate_concurrently(super::Db::Postgres).await
+    }
+}
+
+/// `Store::open_default` creates the data directory and the database file.
+#[tokio::test]
+async fn open_default_creates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested").join("data");
+    let store = Store::open_default(&data).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    assert!(data.join("autosub.db").is_file());
+    assert!(store.migrations_applied().await.unwrap());
+    store.close().await;
+    // Reopening an existing database does not re-run or trip over migrations.
+    let again = Store::open_default(&data).await.unwrap();
+    assert!(again.migrations_applied().await.unwrap());
+    again.close().await;
+}
+
+/// The in-memory store works (a single connection holds the database).
+#[tokio::test]
+async fn in_memory_sqlite_works() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let id = store
+        .enqueue(&task("subtitle", Tier::Free), T0)
+        .await
+        .unwrap();
+    let c = store
+        .claim("w", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.id, id);
+    store.close().await;
+}
+
+/// Connection errors never show the password.
+#[tokio::test]
+async fn connect_errors_hide_the_password() {
+    let err = Store::connect("postgres://bob:hunter2@127.0.0.1:1/db")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(err.contains("bob:***@"), "{err}");
+}
