@@ -26,7 +26,8 @@ macro_rules! outp {
     }};
 }
 
-// After the macros, so that it can use them.
+// After the macros, so that they can use them.
+mod service;
 mod voice;
 
 use anyhow::{Context, Result};
@@ -113,6 +114,20 @@ enum Command {
     Voices(voice::VoicesArgs),
     /// Speak a subtitle file as a voice-over track (WAV), every line inside its subtitle's time.
     Speak(voice::SpeakArgs),
+    /// Run queued jobs (the service's worker; many may share one PostgreSQL database). See docs/SERVICE.md.
+    Worker(service::WorkerArgs),
+    /// Run the service on one machine: the HTTP server and $AUTOSUB_WORKERS workers, on SQLite by default.
+    Serve,
+    /// Run the HTTP server alone (health, metrics; payments), for a set-up spread over several machines.
+    Billing,
+    /// Queue a job (every option of `process`); prints its id; --wait follows it to its end.
+    Submit(Box<service::SubmitArgs>),
+    /// List, show, retry or cancel queued jobs.
+    #[command(subcommand)]
+    Jobs(service::JobsCommand),
+    /// Show a user, grant a tier, ban or unban.
+    #[command(subcommand)]
+    Users(service::UsersCommand),
 }
 
 #[derive(Args, Clone)]
@@ -507,9 +522,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(normalise_args(std::env::args_os()));
     ENCODING.get_or_init(|| cli.encoding.clone());
     let ui = display::Ui::new(cli.quiet, cli.verbose);
-    // Ctrl-C: ask every stage to stop; they kill their children and remove partial files.
+    // Ctrl-C: ask every stage to stop; they kill their children and remove partial files. The long-running service
+    // commands handle their signals themselves (the first one drains, the second stops).
     let flag: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    if !matches!(
+        cli.command,
+        Command::Worker(_) | Command::Serve | Command::Billing
+    ) {
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
     let sink = CancelFlag { inner: &ui, flag };
     match run(cli, &ui, &sink) {
         Ok(code) => ExitCode::from(code),
@@ -590,6 +611,12 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         Command::Models(m) => models_cmd(m, &models_dir, ui, sink),
         Command::Voices(a) => voice::voices_cmd(a, &models_dir, sink),
         Command::Speak(a) => speak_cmd(a, &models_dir, ui, sink),
+        Command::Worker(a) => service::worker_cmd(a, &models_dir),
+        Command::Serve => service::serve_cmd(&models_dir),
+        Command::Billing => service::billing_cmd(),
+        Command::Submit(a) => service::submit_cmd(*a, ui),
+        Command::Jobs(c) => service::jobs_cmd(c),
+        Command::Users(c) => service::users_cmd(c),
     }
 }
 

@@ -79,6 +79,9 @@ pub struct NewTask {
     pub timeout_ms: Option<i64>,
     /// `None` means [`DEFAULT_MAX_ATTEMPTS`].
     pub max_attempts: Option<i64>,
+    /// Insert as `created`: not claimable until [`Store::queue_created`] (for a task whose input is copied into
+    /// its storage folder, named by its id, after the row exists).
+    pub hold: bool,
 }
 
 /// What a worker gets from [`Store::claim`].
@@ -347,8 +350,8 @@ impl Store {
                 generate_subtitles, translate, voiceover, vertical_format, tier, priority, \
                 sort_key, attempts, max_attempts, run_at, timeout_ms, cancel_requested, \
                 created_at, queued_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, \
-                     $15, $16, 0, $15, $15, $15) \
+             VALUES ($1, $2, $3, $4, $17, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, \
+                     $15, $16, 0, $15, $18, $15) \
              RETURNING id",
         )
         .bind(user_id)
@@ -367,10 +370,47 @@ impl Store {
         .bind(max_attempts)
         .bind(now)
         .bind(timeout_ms)
+        .bind(if task.hold { "created" } else { "queued" })
+        .bind((!task.hold).then_some(now))
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Queues a task inserted with [`NewTask::hold`], with its final `spec` (which may now name files in the
+    /// task's folder). False when the task is not `created` (cancelled meanwhile, or queued already).
+    pub async fn queue_created(&self, id: i64, spec: &str, now: i64) -> Result<bool> {
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(spec) {
+            return Err(StoreError::InvalidInput(format!(
+                "task spec is not JSON: {e}"
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let tier: Option<String> =
+            sqlx::query_scalar("SELECT tier FROM tasks WHERE id = $1 AND status = 'created'")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(tier) = tier else {
+            return Ok(false);
+        };
+        let tier: Tier = tier
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("task {id} has tier {tier:?}")))?;
+        let n = sqlx::query(
+            "UPDATE tasks SET status = 'queued', spec = $2, queued_at = $3, run_at = $3, sort_key = $4, \
+               updated_at = $3 WHERE id = $1 AND status = 'created'",
+        )
+        .bind(id)
+        .bind(spec)
+        .bind(now)
+        .bind(sort_key(now, tier))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     /// Takes the next eligible task of one of `kinds` for `worker_id`, leasing it for

@@ -1,0 +1,636 @@
+//! The service commands: `autosub worker`, `serve`, `billing`, `submit`, `jobs`, `users`. Arguments in, calls
+//! into `autosub_service` / `autosub_store`, text or JSON out.
+
+use crate::{bad, exit, job_env, process_job, ProcessArgs};
+use anyhow::{Context, Result};
+use autosub_core::job::{Job, JobInput};
+use autosub_service::policy::{self, Declared};
+use autosub_service::worker::{Stop, Worker, WorkerOptions, WorkerStats};
+use autosub_service::{http, storage, Config};
+use autosub_store::{CancelOutcome, NewTask, Store, TaskRow, Tier};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// Jobs run at once [default: $AUTOSUB_WORKERS, else 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    concurrency: Option<u32>,
+    /// Also serve /healthz, /readyz and /metrics on this address (e.g. 127.0.0.1:9101).
+    #[arg(long, value_name = "ADDR")]
+    http_addr: Option<SocketAddr>,
+}
+
+#[derive(Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    process: ProcessArgs,
+    /// The Telegram user the job is for: their tier's limits and priority apply, and it counts in their tasks
+    /// of the day.
+    #[arg(long, value_name = "TELEGRAM_ID")]
+    user: Option<i64>,
+    /// Run under this tier's limits and priority (free, pro, creator) [default: the user's tier; without --user,
+    /// no limits at FREE priority].
+    #[arg(long)]
+    tier: Option<Tier>,
+    /// Wait for the job to end, showing its progress; exit 0 when it completed, 5 when it failed, 130 when it was
+    /// cancelled. With --out the outputs are copied there.
+    #[arg(long)]
+    wait: bool,
+}
+
+#[derive(Subcommand)]
+pub enum JobsCommand {
+    /// The most recent jobs, newest first.
+    List {
+        /// Only jobs in this status (created, queued, processing, completed, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job: status, attempts, times, outputs, error.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a failed or cancelled job again (attempts start over).
+    Retry { id: i64 },
+    /// Cancel a job: a queued one at once, a running one within seconds (its worker stops it).
+    Cancel { id: i64 },
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// A user's tier, its expiry and tasks.
+    Show {
+        telegram_id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a user a tier for some days (extends a current subscription of the same tier).
+    Grant {
+        telegram_id: i64,
+        tier: Tier,
+        #[arg(long)]
+        days: i64,
+    },
+    /// Block a user: their requests are refused.
+    Ban { telegram_id: i64 },
+    /// Lift a block.
+    Unban { telegram_id: i64 },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Log lines of the long-running commands on stderr (`RUST_LOG` or `AUTOSUB_LOG` filters; default info).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("AUTOSUB_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn config() -> Result<Config> {
+    Config::from_env().map_err(|e| bad(e.to_string()))
+}
+
+async fn open(cfg: &Config) -> Result<Store> {
+    cfg.open_store()
+        .await
+        .context("cannot open the database (AUTOSUB_DATABASE_URL)")
+}
+
+/// First SIGTERM or Ctrl-C: drain; the second: stop now.
+fn watch_signals() -> watch::Receiver<Stop> {
+    let (tx, rx) = watch::channel(Stop::Run);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        for level in [Stop::Drain, Stop::Now] {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::info!(
+                "{}",
+                if level == Stop::Drain {
+                    "stopping: no new jobs; running jobs finish (signal again to release them)"
+                } else {
+                    "stopping now: running jobs are cancelled and go back to the queue"
+                }
+            );
+            let _ = tx.send(level);
+        }
+    });
+    rx
+}
+
+/// A future that resolves once `stop` leaves [`Stop::Run`].
+async fn stopped(mut stop: watch::Receiver<Stop>) {
+    while *stop.borrow() == Stop::Run {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn worker(cfg: &Config, store: Store, models_dir: &Path, concurrency: usize) -> Result<Worker> {
+    let env = job_env(models_dir, true, true)?;
+    let mut opts = WorkerOptions::new(cfg.data_dir.clone(), concurrency, cfg.lease);
+    if let Ok(id) = std::env::var("AUTOSUB_WORKER_ID") {
+        opts.id = id;
+    }
+    Ok(Worker {
+        store,
+        env: Arc::new(env),
+        opts,
+        stats: Arc::new(WorkerStats::default()),
+    })
+}
+
+/// `autosub worker`: runs queued jobs until stopped.
+pub fn worker_cmd(a: WorkerArgs, models_dir: &Path) -> Result<u8> {
+    init_logging();
+    let cfg = config()?;
+    let concurrency = a.concurrency.map_or(cfg.workers, |n| n as usize);
+    runtime()?.block_on(async {
+        let store = open(&cfg).await?;
+        let w = worker(&cfg, store.clone(), models_dir, concurrency)?;
+        let stop = watch_signals();
+        let http_task = a.http_addr.map(|addr| {
+            let router = http::router(store.clone(), Some(w.stats.clone()));
+            tokio::spawn(http::serve(addr, router, stopped(stop.clone())))
+        });
+        w.run(stop).await;
+        if let Some(h) = http_task {
+            let _ = h.await;
+        }
+        Ok(exit::OK)
+    })
+}
+
+/// `autosub serve`: the HTTP server and `$AUTOSUB_WORKERS` in-process workers, on one machine.
+pub fn serve_cmd(models_dir: &Path) -> Result<u8> {
+    init_logging();
+    let cfg = config()?;
+    runtime()?.block_on(async {
+        let store = open(&cfg).await?;
+        let w = worker(&cfg, store.clone(), models_dir, cfg.workers)?;
+        let stop = watch_signals();
+        let router = http::router(store.clone(), Some(w.stats.clone()));
+        let listener = tokio::net::TcpListener::bind(cfg.http_addr)
+            .await
+            .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
+        drop(listener);
+        let server = tokio::spawn(http::serve(cfg.http_addr, router, stopped(stop.clone())));
+        w.run(stop).await;
+        server.await.ok();
+        Ok(exit::OK)
+    })
+}
+
+/// `autosub billing`: the HTTP server alone (health and metrics now; the payment callback with billing).
+pub fn billing_cmd() -> Result<u8> {
+    init_logging();
+    let cfg = config()?;
+    runtime()?.block_on(async {
+        let store = open(&cfg).await?;
+        let stop = watch_signals();
+        http::serve(cfg.http_addr, http::router(store, None), stopped(stop))
+            .await
+            .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
+        Ok(exit::OK)
+    })
+}
+
+/// `2026-12-04T15:30:00Z` from milliseconds since the epoch.
+fn iso(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The JSON of a task for `jobs show --json` and `submit --wait --json`.
+fn task_json(t: &TaskRow) -> serde_json::Value {
+    let outputs: serde_json::Value = t
+        .outputs
+        .as_deref()
+        .and_then(|o| serde_json::from_str(o).ok())
+        .unwrap_or(serde_json::Value::Null);
+    json!({
+        "id": t.id,
+        "kind": t.kind,
+        "status": t.status.as_str(),
+        "tier": t.tier.as_str(),
+        "priority": t.priority,
+        "attempts": t.attempts,
+        "max_attempts": t.max_attempts,
+        "input_type": t.input_type,
+        "input_url": t.input_url,
+        "created_at": iso(t.created_at),
+        "queued_at": t.queued_at.map(iso),
+        "started_at": t.started_at.map(iso),
+        "finished_at": t.finished_at.map(iso),
+        "run_at": iso(t.run_at),
+        "worker": t.lease_owner,
+        "progress": t.progress_stage.as_ref().map(|s| json!({"stage": s, "percent": t.progress_percent})),
+        "cancel_requested": t.cancel_requested,
+        "outputs": outputs,
+        "error": t.error,
+        "error_detail": t.error_detail,
+    })
+}
+
+/// `autosub submit`: queues a job; with --wait follows it to its end.
+pub fn submit_cmd(a: SubmitArgs, ui: &crate::display::Ui) -> Result<u8> {
+    let cfg = config()?;
+    let mut job = process_job(&a.process)?;
+    // The options that need the server's files are checked here, before anything is queued.
+    if let Some(v) = &job.video {
+        autosub_core::job::video_job(v, &Default::default())?;
+    }
+    let declared = match &job.input {
+        JobInput::File { path } => {
+            autosub_core::media::check_input_file(path)?;
+            let size = std::fs::metadata(path).map(|m| m.len()).ok();
+            let info = autosub_core::media::probe(
+                &autosub_core::media::Tools::default(),
+                path,
+                &autosub_core::progress::NullSink,
+            )?;
+            Declared {
+                duration_s: info.duration_ms.map(|d| d.div_ceil(1000)),
+                size_bytes: size,
+            }
+        }
+        JobInput::Url { .. } => Declared::default(),
+    };
+    runtime()?.block_on(async {
+        let store = open(&cfg).await?;
+        let now = autosub_store::now_ms();
+        let user = match a.user {
+            Some(id) => Some(store.upsert_user(id, None, None, now).await?),
+            None => None,
+        };
+        let tier = a
+            .tier
+            .or(user.as_ref().map(|u| u.effective_tier(now)))
+            .unwrap_or(Tier::Free);
+        if user.is_some() || a.tier.is_some() {
+            policy::apply_tier(&mut job, tier, user.as_ref(), declared, now)
+                .map_err(|r| bad(r.0))?;
+        }
+        let (input_type, input_url, file) = match &job.input {
+            JobInput::File { path } => ("file", None, Some(path.clone())),
+            JobInput::Url { url } => ("url", Some(url.clone()), None),
+        };
+        let task = NewTask {
+            user_telegram_id: a.user,
+            kind: "process".into(),
+            spec: job.to_json(),
+            spec_version: i64::from(job.version),
+            input_type: input_type.into(),
+            input_url,
+            generate_subtitles: true,
+            translate: job.translate.as_ref().map(|t| t.targets.join(",")),
+            voiceover: job.voiceover.is_some(),
+            vertical_format: job.vertical(),
+            tier,
+            hold: file.is_some(),
+            ..Default::default()
+        };
+        let id = store.enqueue(&task, now).await?;
+        if let Some(file) = file {
+            // The input goes into the task's folder (shared by the workers), then the task is queued.
+            let stored = match storage::store_input(&cfg.data_dir, id, &file) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = store.cancel(id, autosub_store::now_ms()).await;
+                    return Err(bad(format!(
+                        "cannot copy {} into the task storage {}: {e}",
+                        file.display(),
+                        cfg.data_dir.display()
+                    )));
+                }
+            };
+            let mut queued: Job = job.clone();
+            queued.name = Some(autosub_core::job::stem_of(&file));
+            let rel = stored
+                .strip_prefix(storage::task_dir(&cfg.data_dir, id))
+                .map(Path::to_owned)
+                .unwrap_or(stored.clone());
+            queued.input = JobInput::File { path: rel };
+            store
+                .queue_created(id, &queued.to_json(), autosub_store::now_ms())
+                .await?;
+        }
+        if !a.wait {
+            if a.process.json {
+                out!("{}", json!({ "id": id }));
+            } else {
+                out!("{id}");
+            }
+            return Ok(exit::OK);
+        }
+        ui.note(&format!("task {id} queued"));
+        wait_for(&store, id, &a, &cfg, ui).await
+    })
+}
+
+/// Follows task `id` to its end; prints its outputs (copied into --out when given).
+async fn wait_for(
+    store: &Store,
+    id: i64,
+    a: &SubmitArgs,
+    cfg: &Config,
+    ui: &crate::display::Ui,
+) -> Result<u8> {
+    let mut last = String::new();
+    let t = loop {
+        let t = store
+            .get_task(id)
+            .await?
+            .ok_or_else(|| bad(format!("task {id} disappeared")))?;
+        if t.status.is_finished() {
+            break t;
+        }
+        let line = match (&t.progress_stage, t.status.as_str()) {
+            (Some(s), "processing") => {
+                format!("task {id}: {s} {:.0}%", t.progress_percent.unwrap_or(0.0))
+            }
+            (_, st) => format!("task {id}: {st}"),
+        };
+        if line != last {
+            ui.note(&line);
+            last = line;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Some(o) = t
+        .outputs
+        .as_deref()
+        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+    {
+        collect_paths(&o, &mut files);
+    }
+    if let (Some(out), "completed") = (&a.process.out, t.status.as_str()) {
+        autosub_core::pipeline::check_output_dir(out)?;
+        let mut copied = Vec::new();
+        for f in &files {
+            let dest = out.join(f.file_name().unwrap_or_default());
+            let tmp = autosub_core::partial::partial_path(&dest, "output");
+            std::fs::copy(f, &tmp)
+                .and_then(|_| std::fs::rename(&tmp, &dest))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    anyhow::Error::new(autosub_core::Error::Write {
+                        path: dest.clone(),
+                        source: e,
+                    })
+                })?;
+            copied.push(dest);
+        }
+        files = copied;
+    }
+    let _ = cfg;
+    if a.process.json {
+        let mut v = task_json(&t);
+        v["files"] = json!(files);
+        out!("{}", serde_json::to_string_pretty(&v)?);
+    } else if t.status.as_str() == "completed" {
+        for f in &files {
+            out!("{}", f.display());
+        }
+    }
+    match t.status.as_str() {
+        "completed" => Ok(exit::OK),
+        "cancelled" => {
+            eprintln!("autosub: task {id} was cancelled");
+            Ok(exit::CANCELLED)
+        }
+        _ => {
+            eprintln!(
+                "autosub: error: task {id} failed: {}",
+                t.error.as_deref().unwrap_or("unknown error")
+            );
+            Ok(exit::INTERNAL)
+        }
+    }
+}
+
+/// Every file path in a task's outputs (values of `files` maps, `video`, `voiceover_audio`).
+fn collect_paths(v: &serde_json::Value, into: &mut Vec<PathBuf>) {
+    if let Some(m) = v["files"].as_object() {
+        into.extend(m.values().filter_map(|p| p.as_str()).map(PathBuf::from));
+    }
+    if let Some(ts) = v["translations"].as_array() {
+        for t in ts {
+            collect_paths(t, into);
+        }
+    }
+    for k in ["video", "voiceover_audio"] {
+        if let Some(p) = v[k].as_str() {
+            into.push(PathBuf::from(p));
+        }
+    }
+}
+
+/// `autosub jobs ...`.
+pub fn jobs_cmd(c: JobsCommand) -> Result<u8> {
+    let cfg = config()?;
+    runtime()?.block_on(async {
+        let store = open(&cfg).await?;
+        let now = autosub_store::now_ms();
+        match c {
+            JobsCommand::List {
+                status,
+                limit,
+                json,
+            } => {
+                let rows = store.list_tasks(status.as_deref(), limit).await?;
+                if json {
+                    let v: Vec<_> = rows.iter().map(task_json).collect();
+                    out!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    for t in &rows {
+                        let progress = match (&t.progress_stage, t.status.as_str()) {
+                            (Some(s), "processing") => {
+                                format!("{s} {:.0}%", t.progress_percent.unwrap_or(0.0))
+                            }
+                            _ => String::new(),
+                        };
+                        out!(
+                            "{:>6}  {:<10}  {:<7}  {}/{}  {}  {}{}",
+                            t.id,
+                            t.status.as_str(),
+                            t.tier.as_str(),
+                            t.attempts,
+                            t.max_attempts,
+                            iso(t.created_at),
+                            progress,
+                            t.error
+                                .as_deref()
+                                .map(|e| format!("  {e}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            JobsCommand::Show { id, json } => {
+                let t = store
+                    .get_task(id)
+                    .await?
+                    .ok_or_else(|| bad(format!("no task {id}")))?;
+                let v = task_json(&t);
+                if json {
+                    out!("{}", serde_json::to_string_pretty(&v)?);
+                } else if let Some(m) = v.as_object() {
+                    for (k, x) in m {
+                        if !x.is_null() {
+                            out!("{k:>16}: {}", x);
+                        }
+                    }
+                }
+            }
+            JobsCommand::Retry { id } => {
+                store
+                    .retry(id, now)
+                    .await
+                    .map_err(|e| bad(format!("task {id}: {e}")))?;
+                out!("task {id} queued again");
+            }
+            JobsCommand::Cancel { id } => match store.cancel(id, now).await? {
+                CancelOutcome::Cancelled => out!("task {id} cancelled"),
+                CancelOutcome::Requested => {
+                    out!("task {id} is running: its worker stops it within seconds")
+                }
+                CancelOutcome::AlreadyFinished => {
+                    return Err(bad(format!("task {id} has already ended")))
+                }
+                CancelOutcome::NotFound => return Err(bad(format!("no task {id}"))),
+            },
+        }
+        Ok(exit::OK)
+    })
+}
+
+/// `autosub users ...`.
+pub fn users_cmd(c: UsersCommand) -> Result<u8> {
+    let cfg = config()?;
+    runtime()?.block_on(async {
+        let store = open(&cfg).await?;
+        let now = autosub_store::now_ms();
+        let show = |u: &autosub_store::User, json: bool| {
+            let v = json!({
+                "telegram_id": u.telegram_id,
+                "tier": u.tier.as_str(),
+                "effective_tier": u.effective_tier(now).as_str(),
+                "tier_expires_at": u.tier_expires_at.map(iso),
+                "tasks_today": u.tasks_today_at(now),
+                "tasks_total": u.tasks_total,
+                "banned": u.banned,
+                "created_at": iso(u.created_at),
+            });
+            if json {
+                out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                out!(
+                    "{}: {}{}, {} tasks today, {} in all{}",
+                    u.telegram_id,
+                    u.effective_tier(now).as_str(),
+                    u.tier_expires_at
+                        .map(|e| format!(" until {}", iso(e)))
+                        .unwrap_or_default(),
+                    u.tasks_today_at(now),
+                    u.tasks_total,
+                    if u.banned { ", banned" } else { "" }
+                );
+            }
+        };
+        match c {
+            UsersCommand::Show { telegram_id, json } => {
+                let u = store
+                    .get_user(telegram_id)
+                    .await?
+                    .ok_or_else(|| bad(format!("no user {telegram_id}")))?;
+                show(&u, json);
+            }
+            UsersCommand::Grant {
+                telegram_id,
+                tier,
+                days,
+            } => {
+                if !(1..=3650).contains(&days) {
+                    return Err(bad("--days must be from 1 to 3650"));
+                }
+                let u = store.grant(telegram_id, tier, days, now).await?;
+                show(&u, false);
+            }
+            UsersCommand::Ban { telegram_id } | UsersCommand::Unban { telegram_id } => {
+                let ban = matches!(c, UsersCommand::Ban { .. });
+                store
+                    .set_banned(telegram_id, ban)
+                    .await
+                    .map_err(|e| bad(format!("user {telegram_id}: {e}")))?;
+                out!(
+                    "user {telegram_id} {}",
+                    if ban { "banned" } else { "unbanned" }
+                );
+            }
+        }
+        Ok(exit::OK)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_dates() {
+        assert_eq!(super::iso(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::iso(1_796_398_200_000), "2026-12-04T15:30:00Z");
+        assert_eq!(super::iso(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,498 @@
+//! The service across real processes: `autosub worker` / `serve` processes on one database (SQLite file or a fresh
+//! PostgreSQL database), jobs queued through the store library or `autosub submit`, workers killed with SIGKILL,
+//! stopped with SIGTERM, jobs cancelled and timed out. Queue semantics use the trivial `sleep` job kind; one test
+//! runs the real pipeline through `submit --wait`.
+
+mod common;
+
+use autosub_store::{NewTask, Store, TaskStatus, Tier};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One database and data dir shared by the processes of a test; the processes are killed and a PostgreSQL database
+/// dropped at the end.
+struct Service {
+    _tmp: tempfile::TempDir,
+    data_dir: PathBuf,
+    url: String,
+    pg_name: Option<String>,
+    children: Vec<Child>,
+    rt: tokio::runtime::Runtime,
+}
+
+fn psql(sql: &str) {
+    let base = std::env::var("AUTOSUB_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let out = Command::new("psql")
+        .args([base.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .expect("psql (PostgreSQL's client) must be installed");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {} (is PostgreSQL running on 127.0.0.1:5432?)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+impl Service {
+    fn new(db: Db) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let (url, pg_name) = match db {
+            Db::Sqlite => (
+                format!("sqlite:{}", tmp.path().join("autosub.db").display()),
+                None,
+            ),
+            Db::Postgres => {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let name = format!(
+                    "autosub_cli_{}_{}",
+                    std::process::id(),
+                    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                );
+                psql(&format!("DROP DATABASE IF EXISTS {name}"));
+                psql(&format!("CREATE DATABASE {name}"));
+                (
+                    format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                    Some(name),
+                )
+            }
+        };
+        Service {
+            _tmp: tmp,
+            data_dir,
+            url,
+            pg_name,
+            children: Vec::new(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(common::bin());
+        c.args(args)
+            .env("AUTOSUB_DATABASE_URL", &self.url)
+            .env("AUTOSUB_DATA_DIR", &self.data_dir)
+            .env("AUTOSUB_MODELS_DIR", common::models_dir())
+            .env("AUTOSUB_MODEL", common::TEST_MODEL)
+            .env("AUTOSUB_LEASE_SECS", "3")
+            .env("AUTOSUB_LOG", "info");
+        c
+    }
+
+    /// Starts `autosub ARGS` in the background (its log in `name.log` in the data dir's parent).
+    fn spawn(&mut self, name: &str, args: &[&str]) -> usize {
+        let log = std::fs::File::create(self._tmp.path().join(format!("{name}.log"))).unwrap();
+        let child = self
+            .cmd(args)
+            .env("AUTOSUB_WORKER_ID", name)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self._tmp.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    fn run(&self, args: &[&str]) -> common::Run {
+        self.cmd(args).output().unwrap().into()
+    }
+
+    fn store(&self) -> Store {
+        self.rt.block_on(Store::connect(&self.url)).unwrap()
+    }
+
+    fn sleep_task(&self, store: &Store, spec: &str, timeout_ms: Option<i64>) -> i64 {
+        let t = NewTask {
+            kind: "sleep".into(),
+            spec: spec.into(),
+            spec_version: 1,
+            input_type: "test".into(),
+            tier: Tier::Free,
+            timeout_ms,
+            ..Default::default()
+        };
+        self.rt
+            .block_on(store.enqueue(&t, autosub_store::now_ms()))
+            .unwrap()
+    }
+
+    fn task(&self, store: &Store, id: i64) -> autosub_store::TaskRow {
+        self.rt.block_on(store.get_task(id)).unwrap().unwrap()
+    }
+
+    /// Waits until `ok` holds for the task, at most `within`.
+    fn wait_task(
+        &self,
+        store: &Store,
+        id: i64,
+        within: Duration,
+        ok: impl Fn(&autosub_store::TaskRow) -> bool,
+    ) -> autosub_store::TaskRow {
+        let t0 = Instant::now();
+        loop {
+            let t = self.task(store, id);
+            if ok(&t) {
+                return t;
+            }
+            assert!(
+                t0.elapsed() < within,
+                "task {id} still {:?} after {within:?}: {t:?}",
+                t.status
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, i: usize, sig: &str) {
+        let pid = self.children[i].id().to_string();
+        assert!(Command::new("kill")
+            .args([sig, pid.as_str()])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// Waits for child `i` to exit, at most `within`; its exit code.
+    fn wait_exit(&mut self, i: usize, within: Duration) -> Option<i32> {
+        let t0 = Instant::now();
+        loop {
+            if let Some(s) = self.children[i].try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(t0.elapsed() < within, "process {i} did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(name) = &self.pg_name {
+            psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// The files in a folder (recursively), relative names.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(
+                    files_in(&p)
+                        .into_iter()
+                        .map(|f| format!("{}/{f}", e.file_name().to_string_lossy())),
+                );
+            } else {
+                out.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn three_workers_one_killed(db: Db) {
+    let mut s = Service::new(db);
+    let store = s.store();
+    let ids: Vec<i64> = (0..9)
+        .map(|_| s.sleep_task(&store, r#"{"ms": 1500}"#, None))
+        .collect();
+    let workers: Vec<usize> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|w| s.spawn(w, &["worker"]))
+        .collect();
+    // Kill w1 while it holds a job.
+    let t0 = Instant::now();
+    let victim = loop {
+        let rows =
+            s.rt.block_on(store.list_tasks(Some("processing"), 20))
+                .unwrap();
+        if let Some(t) = rows.iter().find(|t| t.lease_owner.as_deref() == Some("w1")) {
+            break t.id;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "w1 took no job");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    s.signal(workers[0], "-KILL");
+    for &id in &ids {
+        let t = s.wait_task(&store, id, Duration::from_secs(120), |t| {
+            t.status.is_finished()
+        });
+        assert_eq!(t.status, TaskStatus::Completed, "{t:?}");
+        let out: serde_json::Value = serde_json::from_str(t.outputs.as_deref().unwrap()).unwrap();
+        let file = PathBuf::from(out["files"]["txt"].as_str().unwrap());
+        assert!(file.is_file(), "{}", file.display());
+        // The outputs once: one finished file, no partial file left by the killed worker.
+        let dir = s.data_dir.join(format!("storage/task_{id}"));
+        assert_eq!(
+            files_in(&dir),
+            vec!["out/slept.txt".to_owned()],
+            "task {id}"
+        );
+    }
+    let rescued = s.task(&store, victim);
+    assert_eq!(rescued.attempts, 2, "{rescued:?}");
+    assert_ne!(rescued.lease_owner.as_deref(), Some("w1"));
+    let logs =
+        s.rt.block_on(store.recent_logs(autosub_store::Level::Warning, 50))
+            .unwrap();
+    assert!(
+        logs.iter().any(|l| l.task_id == Some(victim)),
+        "no system_logs row for the rescue of task {victim}: {logs:?}"
+    );
+}
+
+#[test]
+fn three_workers_on_postgres_one_killed_with_sigkill_nine_jobs_completed_once() {
+    three_workers_one_killed(Db::Postgres);
+}
+
+#[test]
+fn three_workers_on_sqlite_one_killed_with_sigkill_nine_jobs_completed_once() {
+    three_workers_one_killed(Db::Sqlite);
+}
+
+fn cancel_timeout_panic_and_drain(db: Db) {
+    let mut s = Service::new(db);
+    let store = s.store();
+    let w = s.spawn("w", &["worker", "--concurrency", "2"]);
+    // Cancel: a long job stops within seconds and frees its slot.
+    let long = s.sleep_task(&store, r#"{"ms": 600000}"#, None);
+    s.wait_task(&store, long, Duration::from_secs(30), |t| {
+        t.status == TaskStatus::Processing
+    });
+    let r = s.run(&["jobs", "cancel", &long.to_string()]).ok();
+    assert!(r.stdout.contains("running"), "{}", r.stdout);
+    let t0 = Instant::now();
+    let t = s.wait_task(&store, long, Duration::from_secs(10), |t| {
+        t.status.is_finished()
+    });
+    assert_eq!(t.status, TaskStatus::Cancelled);
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    // Timeout: the tier's (here the task's) limit fails the job, not retried.
+    let slow = s.sleep_task(&store, r#"{"ms": 600000}"#, Some(1000));
+    let t = s.wait_task(&store, slow, Duration::from_secs(20), |t| {
+        t.status.is_finished()
+    });
+    assert_eq!(t.status, TaskStatus::Failed);
+    assert_eq!(t.attempts, 1);
+    assert!(t.error.as_deref().unwrap().contains("took longer"), "{t:?}");
+    // A panic fails that task only, at once, and the worker goes on.
+    let bad = s.sleep_task(&store, r#"{"ms": 10, "fail": "panic"}"#, None);
+    let t = s.wait_task(&store, bad, Duration::from_secs(20), |t| {
+        t.status.is_finished()
+    });
+    assert_eq!(t.status, TaskStatus::Failed);
+    assert!(
+        t.error_detail.as_deref().unwrap().contains("panicked"),
+        "{t:?}"
+    );
+    // A permanent failure: failed at once with the user's message kept.
+    let perm = s.sleep_task(&store, r#"{"ms": 10, "fail": "permanent"}"#, None);
+    let t = s.wait_task(&store, perm, Duration::from_secs(20), |t| {
+        t.status.is_finished()
+    });
+    assert_eq!((t.status, t.attempts), (TaskStatus::Failed, 1));
+    assert_eq!(t.error.as_deref(), Some("the test job failed as asked"));
+    // A transient failure is retried later, not at once.
+    let flaky = s.sleep_task(&store, r#"{"ms": 10, "fail": "transient-once"}"#, None);
+    let t = s.wait_task(&store, flaky, Duration::from_secs(20), |t| {
+        t.status == TaskStatus::Queued && t.attempts == 1
+    });
+    assert!(t.run_at > autosub_store::now_ms() + 20_000, "{t:?}");
+    // SIGTERM drains: the running job finishes, then the worker exits 0.
+    let last = s.sleep_task(&store, r#"{"ms": 1500}"#, None);
+    s.wait_task(&store, last, Duration::from_secs(20), |t| {
+        t.status == TaskStatus::Processing
+    });
+    s.signal(w, "-TERM");
+    assert_eq!(s.wait_exit(w, Duration::from_secs(20)), Some(0));
+    assert_eq!(s.task(&store, last).status, TaskStatus::Completed);
+    assert!(s.log("w").contains("draining"), "{}", s.log("w"));
+    // Two signals: the running job is released to the queue (not lost, its attempt given back).
+    let w2 = s.spawn("w2", &["worker"]);
+    let again = s.sleep_task(&store, r#"{"ms": 600000}"#, None);
+    s.wait_task(&store, again, Duration::from_secs(30), |t| {
+        t.status == TaskStatus::Processing
+    });
+    s.signal(w2, "-TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    s.signal(w2, "-TERM");
+    assert_eq!(s.wait_exit(w2, Duration::from_secs(20)), Some(0));
+    let t = s.task(&store, again);
+    assert_eq!((t.status, t.attempts), (TaskStatus::Queued, 0), "{t:?}");
+}
+
+#[test]
+fn cancel_timeout_panic_failures_and_sigterm_on_postgres() {
+    cancel_timeout_panic_and_drain(Db::Postgres);
+}
+
+#[test]
+fn cancel_timeout_panic_failures_and_sigterm_on_sqlite() {
+    cancel_timeout_panic_and_drain(Db::Sqlite);
+}
+
+/// `GET path` on `addr`: (status, body).
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut r = String::new();
+    s.read_to_string(&mut r).unwrap();
+    let status = r[9..12].parse().unwrap();
+    let body = r
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_owned();
+    (status, body)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serve_runs_the_real_pipeline_through_submit_and_answers_health_and_metrics() {
+    let mut s = Service::new(Db::Sqlite);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut c = s.cmd(&["serve"]);
+    c.env("AUTOSUB_HTTP_ADDR", &addr)
+        .env("AUTOSUB_WORKERS", "2");
+    let log = std::fs::File::create(s._tmp.path().join("serve.log")).unwrap();
+    s.children
+        .push(c.stdout(Stdio::null()).stderr(log).spawn().unwrap());
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "{}", s.log("serve"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    assert_eq!(get(&addr, "/readyz"), (200, "ready\n".into()));
+    // The real job: the same subtitles as `autosub process` of the same file.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let r = s
+        .run(&[
+            "-q",
+            "submit",
+            common::sample().to_str().unwrap(),
+            "--no-video",
+            "--format",
+            "srt,json",
+            "--user",
+            "4242",
+            "--wait",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(v["tier"], "free");
+    for k in [
+        "id",
+        "priority",
+        "attempts",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "outputs",
+    ] {
+        assert!(!v[k].is_null(), "{k} missing in {v}");
+    }
+    let srt = std::fs::read_to_string(out.join("sample.srt")).unwrap();
+    let direct = tmp.path().join("direct");
+    common::process(
+        &common::sample(),
+        &direct,
+        &["--no-video", "--format", "srt"],
+    )
+    .ok();
+    assert_eq!(
+        srt,
+        std::fs::read_to_string(direct.join("sample.srt")).unwrap()
+    );
+    // The user's count went up; their tier's refusals come before anything is queued.
+    let u = s.run(&["users", "show", "4242", "--json"]).ok();
+    let u: serde_json::Value = serde_json::from_str(&u.stdout).unwrap();
+    assert_eq!(
+        (u["tasks_today"].as_i64(), u["tier"].as_str()),
+        (Some(1), Some("free"))
+    );
+    let refused = s.run(&[
+        "submit",
+        common::sample().to_str().unwrap(),
+        "--translate",
+        "de",
+        "--user",
+        "4242",
+    ]);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("translation is not part of the FREE plan; PRO includes it"),
+        "{}",
+        refused.stderr
+    );
+    s.run(&["users", "grant", "4242", "pro", "--days", "30"])
+        .ok();
+    let u = s.run(&["users", "show", "4242", "--json"]).ok();
+    assert!(u.stdout.contains("\"tier\": \"pro\""), "{}", u.stdout);
+    s.run(&["users", "ban", "4242"]).ok();
+    let banned = s.run(&[
+        "submit",
+        common::sample().to_str().unwrap(),
+        "--user",
+        "4242",
+    ]);
+    assert_eq!(banned.code, 3);
+    assert!(banned.stderr.contains("blocked"), "{}", banned.stderr);
+    // Metrics: the queue per tier and the job counters, no per-user labels.
+    let (code, m) = get(&addr, "/metrics");
+    assert_eq!(code, 200);
+    for series in [
+        "autosub_queue_depth{tier=\"free\"}",
+        "autosub_tasks{status=\"completed\",tier=\"free\"} 1",
+        "autosub_jobs_total{status=\"completed\",tier=\"free\"} 1",
+        "autosub_job_duration_seconds_bucket",
+        "autosub_stage_duration_seconds_bucket{stage=\"transcribe\"",
+    ] {
+        assert!(m.contains(series), "{series} not in:\n{m}");
+    }
+    assert!(!m.contains("4242"));
+    let list = s.run(&["jobs", "list"]).ok();
+    assert!(list.stdout.contains("completed"), "{}", list.stdout);
+    // SIGTERM: serve stops cleanly.
+    s.signal(0, "-TERM");
+    assert_eq!(s.wait_exit(0, Duration::from_secs(20)), Some(0));
+}

@@ -1,0 +1,158 @@
+//! The configuration of the service commands, read once from the environment at start.
+//!
+//! | variable | default |
+//! |---|---|
+//! | `AUTOSUB_DATABASE_URL` | SQLite: `$AUTOSUB_DATA_DIR/autosub.db`; or `postgres://...` |
+//! | `AUTOSUB_DATA_DIR` | `$XDG_DATA_HOME/autosub/service` (`~/.local/share/autosub/service`) |
+//! | `AUTOSUB_WORKERS` | 1 (jobs run at once by `autosub serve`, and by `autosub worker` without `--concurrency`) |
+//! | `AUTOSUB_HTTP_ADDR` | `127.0.0.1:8080` |
+//! | `AUTOSUB_PUBLIC_URL` | none (the address users reach the HTTP server at: download links, payment returns) |
+//! | `AUTOSUB_LEASE_SECS` | 30 (a worker silent this long is presumed dead and its task rescued) |
+
+use autosub_store::{mask_url, Store};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A variable that is set but unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+/// The typed configuration of `autosub serve`, `worker`, `billing`, `submit`, `jobs` and `users`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `None`: the SQLite file in the data dir.
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub workers: usize,
+    pub http_addr: SocketAddr,
+    pub public_url: Option<String>,
+    pub lease: Duration,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn default_data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("autosub/service")
+}
+
+impl Config {
+    /// Reads the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let bad = |var: &'static str, message: String| ConfigError { var, message };
+        let workers = match var("AUTOSUB_WORKERS") {
+            None => 1,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "AUTOSUB_WORKERS",
+                        format!("{v:?} is not a number from 1 to 64"),
+                    )
+                })?,
+        };
+        let http_addr = match var("AUTOSUB_HTTP_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(v) => v.parse().map_err(|_| {
+                bad(
+                    "AUTOSUB_HTTP_ADDR",
+                    format!("{v:?} is not an address like 127.0.0.1:8080"),
+                )
+            })?,
+        };
+        let public_url = var("AUTOSUB_PUBLIC_URL");
+        if let Some(u) = &public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(bad(
+                    "AUTOSUB_PUBLIC_URL",
+                    format!("{u:?} must start with https:// or http://"),
+                ));
+            }
+        }
+        let lease = match var("AUTOSUB_LEASE_SECS") {
+            None => Duration::from_secs(30),
+            Some(v) => Duration::from_secs(
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=3600).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "AUTOSUB_LEASE_SECS",
+                            format!("{v:?} is not a number of seconds from 1 to 3600"),
+                        )
+                    })?,
+            ),
+        };
+        let database_url = var("AUTOSUB_DATABASE_URL");
+        if let Some(u) = &database_url {
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://"))
+            {
+                return Err(bad(
+                    "AUTOSUB_DATABASE_URL",
+                    format!("{} is neither sqlite:PATH nor postgres://...", mask_url(u)),
+                ));
+            }
+        }
+        Ok(Config {
+            database_url,
+            data_dir: var("AUTOSUB_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(default_data_dir),
+            workers,
+            http_addr,
+            public_url,
+            lease,
+        })
+    }
+
+    /// Opens the database (creating the SQLite file and running migrations as needed).
+    pub async fn open_store(&self) -> autosub_store::Result<Store> {
+        match &self.database_url {
+            Some(url) => Store::connect(url).await,
+            None => Store::open_default(&self.data_dir).await,
+        }
+    }
+
+    /// Every setting with its value, secrets masked, for `autosub doctor`.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "AUTOSUB_DATABASE_URL",
+                match &self.database_url {
+                    Some(u) => mask_url(u),
+                    None => format!(
+                        "sqlite:{} (default)",
+                        self.data_dir.join("autosub.db").display()
+                    ),
+                },
+            ),
+            ("AUTOSUB_DATA_DIR", self.data_dir.display().to_string()),
+            ("AUTOSUB_WORKERS", self.workers.to_string()),
+            ("AUTOSUB_HTTP_ADDR", self.http_addr.to_string()),
+            (
+                "AUTOSUB_PUBLIC_URL",
+                self.public_url
+                    .clone()
+                    .unwrap_or_else(|| "(not set)".into()),
+            ),
+            ("AUTOSUB_LEASE_SECS", self.lease.as_secs().to_string()),
+        ]
+    }
+}

@@ -1,0 +1,125 @@
+//! The HTTP server of `autosub serve`, `autosub billing` and (with `--http-addr`) `autosub worker`:
+//! `GET /healthz` (the process is alive), `GET /readyz` (the database answers and its migrations are applied; 503
+//! otherwise), `GET /metrics` (Prometheus text). Later issues add the bot's download links and the billing callback
+//! to the same router.
+
+use crate::worker::WorkerStats;
+use autosub_store::{Store, Tier};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+/// Buckets of the duration histograms, in seconds: jobs take seconds to an hour.
+const BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+/// Installs the process's Prometheus recorder (once) and returns its handle.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .expect("the bucket list is not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Fails only when another recorder is installed: then this one records nothing, which tests tolerate.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+#[derive(Clone)]
+struct AppState {
+    store: Store,
+    metrics: PrometheusHandle,
+    stats: Option<Arc<WorkerStats>>,
+}
+
+/// The router: health, readiness and metrics.
+pub fn router(store: Store, stats: Option<Arc<WorkerStats>>) -> Router {
+    let state = AppState {
+        store,
+        metrics: metrics_handle(),
+        stats,
+    };
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    match (s.store.ping().await, s.store.migrations_applied().await) {
+        (Ok(()), Ok(true)) => (StatusCode::OK, "ready\n".to_owned()),
+        (Ok(()), _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database migrations are not applied\n".to_owned(),
+        ),
+        (Err(e), _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unreachable: {e}\n"),
+        ),
+    }
+}
+
+/// The queue's state from the database (the same from every process), then this process's own series.
+async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
+    if let Ok(depth) = s.store.queue_depth().await {
+        for (tier, n) in depth {
+            metrics::gauge!("autosub_queue_depth", "tier" => tier.as_str()).set(n as f64);
+        }
+    }
+    if let Ok(counts) = s.store.status_counts().await {
+        // Every status and tier is set, so that a status that emptied goes to 0 instead of keeping its last value.
+        for status in [
+            "created",
+            "queued",
+            "processing",
+            "completed",
+            "failed",
+            "cancelled",
+        ] {
+            for tier in Tier::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(st, t, _)| st == status && *t == tier)
+                    .map_or(0, |x| x.2);
+                metrics::gauge!("autosub_tasks", "status" => status, "tier" => tier.as_str())
+                    .set(n as f64);
+            }
+        }
+    }
+    if let Ok(n) = s.store.processing_count().await {
+        metrics::gauge!("autosub_tasks_processing").set(n as f64);
+    }
+    if let Some(st) = &s.stats {
+        metrics::gauge!("autosub_worker_busy_slots")
+            .set(st.busy.load(std::sync::atomic::Ordering::SeqCst) as f64);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+/// Serves `router` on `addr` until `shutdown` resolves.
+pub async fn serve(
+    addr: SocketAddr,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("HTTP server on http://{}", listener.local_addr()?);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,92 @@
+//! Per-task storage: `$AUTOSUB_DATA_DIR/storage/task_{id}/` holds a task's input (`input/`) and outputs
+//! (`out/`) until 24 h after the task ends, when the janitor of any worker deletes it (and folders of tasks that no
+//! longer exist). Several machines share it when the data dir is shared storage.
+
+use autosub_store::Store;
+use std::path::{Path, PathBuf};
+
+/// The folder of all task folders.
+pub fn storage_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("storage")
+}
+
+/// The folder of task `id`.
+pub fn task_dir(data_dir: &Path, id: i64) -> PathBuf {
+    storage_dir(data_dir).join(format!("task_{id}"))
+}
+
+/// The id of a task folder's name (`task_42` -> 42).
+fn task_id_of(name: &str) -> Option<i64> {
+    name.strip_prefix("task_")?.parse().ok()
+}
+
+/// Copies `file` into task `id`'s `input/` folder (under a temporary name, then renamed) and returns its path.
+pub fn store_input(data_dir: &Path, id: i64, file: &Path) -> std::io::Result<PathBuf> {
+    let dir = task_dir(data_dir, id).join("input");
+    std::fs::create_dir_all(&dir)?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .unwrap_or_else(|| "input".into());
+    let dest = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.partial"));
+    std::fs::copy(file, &tmp)?;
+    std::fs::rename(&tmp, &dest)?;
+    Ok(dest)
+}
+
+/// What one janitor pass removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub removed: Vec<i64>,
+}
+
+/// Deletes the folders of tasks that ended before `now - retention_ms`, and of tasks that no longer exist.
+pub async fn sweep(
+    store: &Store,
+    data_dir: &Path,
+    retention_ms: i64,
+    now: i64,
+) -> autosub_store::Result<Swept> {
+    let mut swept = Swept::default();
+    let Ok(entries) = std::fs::read_dir(storage_dir(data_dir)) else {
+        return Ok(swept);
+    };
+    let ids: Vec<i64> = entries
+        .flatten()
+        .filter_map(|e| task_id_of(&e.file_name().to_string_lossy()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(swept);
+    }
+    let existing = store.task_ids_existing(&ids).await?;
+    let expired = store.finished_before(now - retention_ms).await?;
+    for id in ids {
+        if !existing.contains(&id) || expired.contains(&id) {
+            let dir = task_dir(data_dir, id);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => swept.removed.push(id),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(task = id, "cannot remove {}: {e}", dir.display()),
+            }
+        }
+    }
+    Ok(swept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_folders_are_named_by_id() {
+        assert_eq!(
+            task_dir(Path::new("/d"), 7),
+            PathBuf::from("/d/storage/task_7")
+        );
+        assert_eq!(task_id_of("task_42"), Some(42));
+        assert_eq!(task_id_of("task_x"), None);
+        assert_eq!(task_id_of("other"), None);
+    }
+}
