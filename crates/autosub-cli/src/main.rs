@@ -1326,6 +1326,18 @@ fn doctor(models_dir: &Path) -> Result<u8> {
         "features",
         autosub_core::asr::backend_version()
     );
+    // The service's configuration, as `serve` and `worker` would read it (secrets masked).
+    match autosub_service::Config::from_env() {
+        Ok(cfg) => {
+            for (var, value) in cfg.describe() {
+                out!("{:<10} {var}={value}", "service");
+            }
+        }
+        Err(e) => {
+            missing += 1;
+            out!("{:<10} INVALID: {e}", "service");
+        }
+    }
     Ok(if missing == 0 {
         exit::OK
     } else {

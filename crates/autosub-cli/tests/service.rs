@@ -496,3 +496,51 @@ fn serve_runs_the_real_pipeline_through_submit_and_answers_health_and_metrics() 
     s.signal(0, "-TERM");
     assert_eq!(s.wait_exit(0, Duration::from_secs(20)), Some(0));
 }
+
+#[test]
+fn the_configuration_is_checked_once_and_printed_with_secrets_masked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |vars: &[(&str, &str)], args: &[&str]| -> common::Run {
+        let mut c = Command::new(common::bin());
+        c.args(args).env("AUTOSUB_DATA_DIR", tmp.path());
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.output().unwrap().into()
+    };
+    let d = run(
+        &[(
+            "AUTOSUB_DATABASE_URL",
+            "postgres://bob:hunter2@db.internal/autosub",
+        )],
+        &["doctor"],
+    );
+    assert!(
+        d.stdout.contains("AUTOSUB_DATABASE_URL=postgres://bob:") && !d.stdout.contains("hunter2"),
+        "{}",
+        d.stdout
+    );
+    assert!(d.stdout.contains("AUTOSUB_WORKERS=1"), "{}", d.stdout);
+    let bad = run(&[("AUTOSUB_WORKERS", "many")], &["worker"]);
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("AUTOSUB_WORKERS: \"many\""),
+        "{}",
+        bad.stderr
+    );
+    // A database that cannot be reached: a clear error, the password not in it.
+    let down = run(
+        &[(
+            "AUTOSUB_DATABASE_URL",
+            "postgres://bob:hunter2@127.0.0.1:1/autosub",
+        )],
+        &["jobs", "list"],
+    );
+    assert_ne!(down.code, 0);
+    assert!(
+        down.stderr.contains("cannot open the database"),
+        "{}",
+        down.stderr
+    );
+    assert!(!down.stderr.contains("hunter2"), "{}", down.stderr);
+}
