@@ -358,7 +358,12 @@ impl Worker {
             };
             let now = autosub_store::now_ms();
             let lease = this.opts.lease.as_millis() as i64;
-            match this.store.claim(&this.opts.id, KINDS, lease, now).await {
+            let version = i64::from(autosub_core::job::JOB_VERSION);
+            match this
+                .store
+                .claim_up_to(&this.opts.id, KINDS, version, lease, now)
+                .await
+            {
                 Ok(Some(c)) => {
                     let me = this.clone();
                     let stop = stop.clone();

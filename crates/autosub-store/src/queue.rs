@@ -429,6 +429,20 @@ impl Store {
         lease_ms: i64,
         now: i64,
     ) -> Result<Option<Claimed>> {
+        self.claim_up_to(worker_id, kinds, i64::MAX, lease_ms, now)
+            .await
+    }
+
+    /// [`Store::claim`] among tasks whose `spec_version` is at most `max_spec_version`: during a rolling update
+    /// an old worker leaves jobs written in a newer format to the new workers instead of failing them.
+    pub async fn claim_up_to(
+        &self,
+        worker_id: &str,
+        kinds: &[&str],
+        max_spec_version: i64,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Option<Claimed>> {
         check_lease(lease_ms)?;
         if kinds.is_empty() {
             return Ok(None);
@@ -444,16 +458,18 @@ impl Store {
                progress_percent = NULL, updated_at = $1 \
              WHERE status = 'queued' AND id = ( \
                SELECT id FROM tasks \
-               WHERE status = 'queued' AND run_at <= $1 AND kind IN ({kinds}) \
+               WHERE status = 'queued' AND run_at <= $1 AND spec_version <= $4 \
+                 AND kind IN ({kinds}) \
                ORDER BY sort_key, id LIMIT 1{lock}) \
              RETURNING id, kind, spec, spec_version, attempts, max_attempts, timeout_ms, tier, \
                user_id",
-            kinds = placeholders(4, kinds.len()),
+            kinds = placeholders(5, kinds.len()),
         );
         let mut query = sqlx::query(AssertSqlSafe(sql))
             .bind(now)
             .bind(worker_id)
-            .bind(now.saturating_add(lease_ms));
+            .bind(now.saturating_add(lease_ms))
+            .bind(max_spec_version);
         for kind in kinds {
             query = query.bind(*kind);
         }

@@ -817,6 +817,46 @@ async fn kinds_filter(store: Store) {
     assert_eq!((c.id, c.kind.as_str(), c.tier), (dub, "dub", Tier::Creator));
     assert_eq!(c.spec, r#"{"input":"video.mp4"}"#);
     assert_eq!(c.timeout_ms, 90 * 60_000);
+    // A rolling update: a job written in a newer format waits for a worker that reads it.
+    let mut newer = task("subtitle", Tier::Free);
+    newer.spec_version = 2;
+    let v2 = store.enqueue(&newer, T0).await.unwrap();
+    assert!(store
+        .claim_up_to("old", &["subtitle"], 1, LEASE, T0)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(status_of(&store, v2).await, TaskStatus::Queued);
+    let c = store
+        .claim_up_to("new", &["subtitle"], 2, LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.id, v2);
+    // A held task is not claimable until it is queued, with its final spec.
+    let mut held = task("subtitle", Tier::Free);
+    held.hold = true;
+    let h = store.enqueue(&held, T0).await.unwrap();
+    assert_eq!(status_of(&store, h).await, TaskStatus::Created);
+    assert!(store
+        .claim("w", &["subtitle"], LEASE, T0)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .queue_created(h, r#"{"input":"input/video.mp4"}"#, T0 + 5)
+        .await
+        .unwrap());
+    assert!(!store.queue_created(h, "{}", T0 + 6).await.unwrap());
+    let c = store
+        .claim("w", &["subtitle"], LEASE, T0 + 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (c.id, c.spec.as_str()),
+        (h, r#"{"input":"input/video.mp4"}"#)
+    );
 }
 
 async fn enqueue_counts_tasks_per_utc_day(store: Store) {
