@@ -703,7 +703,7 @@ fn recognise(
     let (rec, model_name) = load_model(args, models_dir, ui)?;
     let opts = TranscribeOptions {
         asr,
-        tools: Tools::default(),
+        tools: Tools::from_env(),
         strict: args.strict,
         max_duration_ms: None,
     };
@@ -802,7 +802,11 @@ fn fetch_env() -> Result<autosub_core::job::FetchEnv> {
         policy = fetch::Policy::allowing(&items)
             .map_err(|e| bad(format!("AUTOSUB_ALLOW_HOSTS: {e}")))?;
     }
-    Ok(autosub_core::job::FetchEnv { cache_dir, policy })
+    Ok(autosub_core::job::FetchEnv {
+        cache_dir,
+        policy,
+        ytdlp: fetch::default_ytdlp(),
+    })
 }
 
 /// Download options of `autosub fetch`.
@@ -814,6 +818,7 @@ fn fetch_options(a: &FetchArgs, max_height: Option<u32>) -> Result<fetch::FetchO
     o.max_height = Some(max_height.unwrap_or(1080));
     o.playlist_item = a.playlist_item;
     o.policy = env.policy;
+    o.ytdlp = env.ytdlp;
     Ok(o)
 }
 
@@ -858,7 +863,7 @@ fn process_job(a: &ProcessArgs) -> Result<Job> {
 /// What this process gives the jobs it runs, from the environment: the programs, the download cache and the
 /// addresses it may reach, and (only when the job needs them) the LLM server and the voice settings.
 fn job_env(models_dir: &Path, llm: bool, voice: bool) -> Result<JobEnv> {
-    let mut env = JobEnv::new(models_dir.to_owned(), Tools::default(), fetch_env()?);
+    let mut env = JobEnv::new(models_dir.to_owned(), Tools::from_env(), fetch_env()?);
     if llm {
         env.llm = translate::llm::LlmConfig::from_env()?;
     }
@@ -988,7 +993,7 @@ fn render_cmd(a: RenderArgs, models_dir: &Path, ui: &display::Ui, sink: &dyn Sin
         )));
     }
     pipeline::check_output_dir(&dir_of(&output))?;
-    let tools = Tools::default();
+    let tools = Tools::from_env();
     let (media, _) = autosub_core::progress::run_stage(sink, Stage::Probe, None, || {
         autosub_core::media::probe(&tools, &a.video, sink)
     })?;
@@ -1223,7 +1228,7 @@ fn fetch_cmd(a: FetchCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         pipeline::check_output_dir(dir)?;
     }
     let opts = fetch_options(&a.limits, Some(a.max_height))?;
-    let got = fetch::fetch(&a.url, &opts, &Tools::default(), sink)?;
+    let got = fetch::fetch(&a.url, &opts, &Tools::from_env(), sink)?;
     let path = match &a.out {
         Some(dir) => {
             let ext = got
@@ -1274,7 +1279,7 @@ fn doctor(models_dir: &Path) -> Result<u8> {
     let sink = autosub_core::progress::NullSink;
     let mut missing = 0;
     out!("autosub {}", env!("CARGO_PKG_VERSION"));
-    let tools = Tools::default();
+    let tools = Tools::from_env();
     for (name, prog) in [("ffmpeg", &tools.ffmpeg), ("ffprobe", &tools.ffprobe)] {
         match autosub_core::media::program_version(prog, &sink) {
             Ok(v) => out!("{name:<10} {v}"),

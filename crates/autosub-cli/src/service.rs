@@ -296,7 +296,7 @@ pub fn submit_cmd(a: SubmitArgs, ui: &crate::display::Ui) -> Result<u8> {
             autosub_core::media::check_input_file(path)?;
             let size = std::fs::metadata(path).map(|m| m.len()).ok();
             let info = autosub_core::media::probe(
-                &autosub_core::media::Tools::default(),
+                &autosub_core::media::Tools::from_env(),
                 path,
                 &autosub_core::progress::NullSink,
             )?;

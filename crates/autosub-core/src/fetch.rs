@@ -99,7 +99,7 @@ pub struct FetchOptions {
     pub cache_dir: PathBuf,
     /// A cached download is reused while younger than this; `Duration::ZERO` never reuses.
     pub cache_max_age: Duration,
-    /// The yt-dlp program: `$AUTOSUB_YTDLP`, else `yt-dlp` from PATH.
+    /// The yt-dlp program (`yt-dlp` from PATH by default; binaries take `$AUTOSUB_YTDLP`, [`default_ytdlp`]).
     pub ytdlp: PathBuf,
     /// Longest one yt-dlp run may take.
     pub timeout: Duration,
@@ -126,7 +126,7 @@ impl FetchOptions {
             resolver: Arc::new(SystemResolver),
             cache_dir: cache_dir.into(),
             cache_max_age: Duration::from_secs(24 * 3600),
-            ytdlp: default_ytdlp(),
+            ytdlp: "yt-dlp".into(),
             timeout: Duration::from_secs(2 * 3600),
             idle_timeout: Duration::from_secs(60),
             socket_timeout: Duration::from_secs(30),
@@ -167,7 +167,8 @@ impl std::fmt::Debug for FetchOptions {
 /// The yt-dlp release the set-up installs (from PyPI) and the tests run against.
 pub const YTDLP_VERSION: &str = ytdlp::PINNED_VERSION;
 
-/// `$AUTOSUB_YTDLP`, else `yt-dlp` (looked up in PATH).
+/// `$AUTOSUB_YTDLP`, else `yt-dlp` (looked up in PATH). For binaries: [`FetchOptions::new`] does not read the
+/// environment.
 pub fn default_ytdlp() -> PathBuf {
     std::env::var_os("AUTOSUB_YTDLP").map_or_else(|| "yt-dlp".into(), PathBuf::from)
 }

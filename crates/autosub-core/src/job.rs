@@ -334,6 +334,8 @@ pub struct FetchEnv {
     pub cache_dir: PathBuf,
     /// Non-public addresses that may be fetched from (none by default).
     pub policy: fetch::Policy,
+    /// The yt-dlp program.
+    pub ytdlp: PathBuf,
 }
 
 /// What a process gives every job it runs: configuration read once at start, and the loaded models.
@@ -971,6 +973,7 @@ fn fetch_link(url: &str, job: &Job, env: &JobEnv, sink: &dyn Sink) -> Result<Fet
     o.max_height = Some(height);
     o.playlist_item = job.fetch.playlist_item;
     o.policy = env.fetch.policy.clone();
+    o.ytdlp = env.fetch.ytdlp.clone();
     let got = fetch::fetch(url, &o, &env.tools, sink)?;
     // A stranger's title: no control characters (terminal escapes) reach a terminal or a chat.
     let printable = |t: &str| t.chars().filter(|c| !c.is_control()).collect::<String>();

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// Sample rate the recogniser works at.
 pub const SAMPLE_RATE: u32 = 16_000;
 
-/// Names of the programs to run; defaults are looked up in PATH.
+/// Names of the programs to run; the defaults are looked up in PATH.
 #[derive(Clone, Debug)]
 pub struct Tools {
     pub ffmpeg: PathBuf,
@@ -19,10 +19,20 @@ pub struct Tools {
 impl Default for Tools {
     fn default() -> Self {
         Tools {
-            ffmpeg: std::env::var_os("AUTOSUB_FFMPEG")
-                .map_or_else(|| "ffmpeg".into(), PathBuf::from),
-            ffprobe: std::env::var_os("AUTOSUB_FFPROBE")
-                .map_or_else(|| "ffprobe".into(), PathBuf::from),
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+        }
+    }
+}
+
+impl Tools {
+    /// The programs named by `$AUTOSUB_FFMPEG` and `$AUTOSUB_FFPROBE`, else the defaults. For binaries: the library
+    /// itself never reads the environment for them.
+    pub fn from_env() -> Self {
+        let d = Tools::default();
+        Tools {
+            ffmpeg: std::env::var_os("AUTOSUB_FFMPEG").map_or(d.ffmpeg, PathBuf::from),
+            ffprobe: std::env::var_os("AUTOSUB_FFPROBE").map_or(d.ffprobe, PathBuf::from),
         }
     }
 }

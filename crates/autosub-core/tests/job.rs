@@ -29,6 +29,7 @@ fn env() -> JobEnv {
         job::FetchEnv {
             cache_dir: tmp,
             policy: Default::default(),
+            ytdlp: "yt-dlp".into(),
         },
     )
 }
