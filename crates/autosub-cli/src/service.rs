@@ -291,8 +291,15 @@ pub fn submit_cmd(a: SubmitArgs, ui: &crate::display::Ui) -> Result<u8> {
     if let Some(v) = &job.video {
         autosub_core::job::video_job(v, &Default::default())?;
     }
+    let limited = a.user.is_some() || a.tier.is_some();
     let declared = match &job.input {
+        JobInput::File { path } if !limited => {
+            autosub_core::media::check_input_file(path)?;
+            Declared::default()
+        }
         JobInput::File { path } => {
+            // Under a tier's limits the file is probed first: a long or non-media file is refused before it is
+            // queued (the worker checks again on what it receives).
             autosub_core::media::check_input_file(path)?;
             let size = std::fs::metadata(path).map(|m| m.len()).ok();
             let info = autosub_core::media::probe(
@@ -318,7 +325,7 @@ pub fn submit_cmd(a: SubmitArgs, ui: &crate::display::Ui) -> Result<u8> {
             .tier
             .or(user.as_ref().map(|u| u.effective_tier(now)))
             .unwrap_or(Tier::Free);
-        if user.is_some() || a.tier.is_some() {
+        if limited {
             policy::apply_tier(&mut job, tier, user.as_ref(), declared, now)
                 .map_err(|r| bad(r.0))?;
         }
@@ -406,7 +413,7 @@ async fn wait_for(
             ui.note(&line);
             last = line;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let mut files: Vec<PathBuf> = Vec::new();
     if let Some(o) = t

@@ -56,7 +56,7 @@ impl WorkerOptions {
             concurrency: concurrency.max(1),
             lease,
             heartbeat: lease / 3,
-            poll: Duration::from_millis(250),
+            poll: Duration::from_millis(50),
             rescue_every: (lease / 2).max(Duration::from_secs(1)),
             janitor_every: Duration::from_secs(600),
             retention: Duration::from_secs(24 * 3600),
