@@ -614,7 +614,7 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         Command::Worker(a) => service::worker_cmd(a, &models_dir),
         Command::Serve => service::serve_cmd(&models_dir),
         Command::Billing => service::billing_cmd(),
-        Command::Submit(a) => service::submit_cmd(*a, ui),
+        Command::Submit(a) => service::submit_cmd(*a, ui, sink),
         Command::Jobs(c) => service::jobs_cmd(c),
         Command::Users(c) => service::users_cmd(c),
     }

@@ -121,17 +121,13 @@ async fn open(cfg: &Config) -> Result<Store> {
         .context("cannot open the database (AUTOSUB_DATABASE_URL)")
 }
 
-/// First SIGTERM or Ctrl-C: drain; the second: stop now.
-fn watch_signals() -> watch::Receiver<Stop> {
+/// First SIGTERM or Ctrl-C: drain; the second: stop now (release running jobs); the third: exit at once.
+fn watch_signals() -> Result<watch::Receiver<Stop>> {
+    use tokio::signal::unix::{signal, SignalKind};
     let (tx, rx) = watch::channel(Stop::Run);
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
-        };
         for level in [Stop::Drain, Stop::Now] {
             tokio::select! {
                 _ = term.recv() => {}
@@ -147,8 +143,21 @@ fn watch_signals() -> watch::Receiver<Stop> {
             );
             let _ = tx.send(level);
         }
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!(
+            "third signal: exiting without waiting (running tasks are rescued after their lease)"
+        );
+        std::process::exit(130);
     });
-    rx
+    Ok(rx)
+}
+
+/// The first sender of a oneshot: resolves when the worker has stopped.
+async fn after(rx: tokio::sync::oneshot::Receiver<()>) {
+    let _ = rx.await;
 }
 
 /// A future that resolves once `stop` leaves [`Stop::Run`].
@@ -182,12 +191,25 @@ pub fn worker_cmd(a: WorkerArgs, models_dir: &Path) -> Result<u8> {
     runtime()?.block_on(async {
         let store = open(&cfg).await?;
         let w = worker(&cfg, store.clone(), models_dir, concurrency)?;
-        let stop = watch_signals();
-        let http_task = a.http_addr.map(|addr| {
-            let router = http::router(store.clone(), Some(w.stats.clone()));
-            tokio::spawn(http::serve(addr, router, stopped(stop.clone())))
-        });
+        let stop = watch_signals()?;
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let http_task = match a.http_addr {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| bad(format!("--http-addr {addr}: {e}")))?;
+                let router = http::router(store.clone(), Some(w.stats.clone()));
+                // Health stays up while the worker drains: a liveness probe must not kill a draining worker.
+                Some(tokio::spawn(http::serve_on(
+                    listener,
+                    router,
+                    after(done_rx),
+                )))
+            }
+            None => None,
+        };
         w.run(stop).await;
+        let _ = done_tx.send(());
         if let Some(h) = http_task {
             let _ = h.await;
         }
@@ -202,14 +224,15 @@ pub fn serve_cmd(models_dir: &Path) -> Result<u8> {
     runtime()?.block_on(async {
         let store = open(&cfg).await?;
         let w = worker(&cfg, store.clone(), models_dir, cfg.workers)?;
-        let stop = watch_signals();
+        let stop = watch_signals()?;
         let router = http::router(store.clone(), Some(w.stats.clone()));
         let listener = tokio::net::TcpListener::bind(cfg.http_addr)
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
-        drop(listener);
-        let server = tokio::spawn(http::serve(cfg.http_addr, router, stopped(stop.clone())));
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(http::serve_on(listener, router, after(done_rx)));
         w.run(stop).await;
+        let _ = done_tx.send(());
         server.await.ok();
         Ok(exit::OK)
     })
@@ -221,7 +244,7 @@ pub fn billing_cmd() -> Result<u8> {
     let cfg = config()?;
     runtime()?.block_on(async {
         let store = open(&cfg).await?;
-        let stop = watch_signals();
+        let stop = watch_signals()?;
         http::serve(cfg.http_addr, http::router(store, None), stopped(stop))
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
@@ -284,9 +307,18 @@ fn task_json(t: &TaskRow) -> serde_json::Value {
 }
 
 /// `autosub submit`: queues a job; with --wait follows it to its end.
-pub fn submit_cmd(a: SubmitArgs, ui: &crate::display::Ui) -> Result<u8> {
+pub fn submit_cmd(
+    a: SubmitArgs,
+    ui: &crate::display::Ui,
+    sink: &dyn autosub_core::progress::Sink,
+) -> Result<u8> {
     let cfg = config()?;
     let mut job = process_job(&a.process)?;
+    if a.process.video.save_script.is_some() {
+        return Err(bad(
+            "--save-script writes on the worker's machine: use `autosub process` for it",
+        ));
+    }
     // The options that need the server's files are checked here, before anything is queued.
     if let Some(v) = &job.video {
         autosub_core::job::video_job(v, &Default::default())?;
@@ -345,33 +377,29 @@ pub fn submit_cmd(a: SubmitArgs, ui: &crate::display::Ui) -> Result<u8> {
             voiceover: job.voiceover.is_some(),
             vertical_format: job.vertical(),
             tier,
-            hold: file.is_some(),
+            // An operator's job without a tier runs as long as the longest plan allows.
+            timeout_ms: (!limited).then(|| Tier::Creator.limits().timeout_ms),
+            hold: true,
             ..Default::default()
         };
         let id = store.enqueue(&task, now).await?;
-        if let Some(file) = file {
-            // The input goes into the task's folder (shared by the workers), then the task is queued.
-            let stored = match storage::store_input(&cfg.data_dir, id, &file) {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = store.cancel(id, autosub_store::now_ms()).await;
-                    return Err(bad(format!(
-                        "cannot copy {} into the task storage {}: {e}",
-                        file.display(),
-                        cfg.data_dir.display()
-                    )));
-                }
-            };
-            let mut queued: Job = job.clone();
-            queued.name = Some(autosub_core::job::stem_of(&file));
-            let rel = stored
-                .strip_prefix(storage::task_dir(&cfg.data_dir, id))
-                .map(Path::to_owned)
-                .unwrap_or(stored.clone());
-            queued.input = JobInput::File { path: rel };
-            store
-                .queue_created(id, &queued.to_json(), autosub_store::now_ms())
-                .await?;
+        // Files the job names (the input, a style, a watermark image, a glossary) go into the task's folder, shared
+        // by the workers, before the task is queued.
+        let staged = stage_files(&cfg, id, &mut job, file.as_deref());
+        let queued = match staged {
+            Ok(()) => store
+                .queue_created(id, &job.to_json(), autosub_store::now_ms())
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        match queued {
+            Ok(true) => {}
+            Ok(false) => return Err(bad(format!("task {id} was cancelled before it was queued"))),
+            Err(e) => {
+                let _ = store.cancel(id, autosub_store::now_ms()).await;
+                return Err(e);
+            }
         }
         if !a.wait {
             if a.process.json {
@@ -382,7 +410,7 @@ pub fn submit_cmd(a: SubmitArgs, ui: &crate::display::Ui) -> Result<u8> {
             return Ok(exit::OK);
         }
         ui.note(&format!("task {id} queued"));
-        wait_for(&store, id, &a, &cfg, ui).await
+        wait_for(&store, id, &a, ui, sink).await
     })
 }
 
@@ -391,11 +419,17 @@ async fn wait_for(
     store: &Store,
     id: i64,
     a: &SubmitArgs,
-    cfg: &Config,
     ui: &crate::display::Ui,
+    sink: &dyn autosub_core::progress::Sink,
 ) -> Result<u8> {
     let mut last = String::new();
     let t = loop {
+        if sink.is_cancelled() {
+            eprintln!(
+                "autosub: stopped waiting; task {id} goes on (autosub jobs cancel {id} stops it)"
+            );
+            return Ok(exit::CANCELLED);
+        }
         let t = store
             .get_task(id)
             .await?
@@ -442,7 +476,6 @@ async fn wait_for(
         }
         files = copied;
     }
-    let _ = cfg;
     if a.process.json {
         let mut v = task_json(&t);
         v["files"] = json!(files);
@@ -497,7 +530,10 @@ pub fn jobs_cmd(c: JobsCommand) -> Result<u8> {
                 limit,
                 json,
             } => {
-                let rows = store.list_tasks(status.as_deref(), limit).await?;
+                let rows = store
+                    .list_tasks(status.as_deref(), limit)
+                    .await
+                    .map_err(|e| bad(e.to_string()))?;
                 if json {
                     let v: Vec<_> = rows.iter().map(task_json).collect();
                     out!("{}", serde_json::to_string_pretty(&v)?);
@@ -630,6 +666,46 @@ pub fn users_cmd(c: UsersCommand) -> Result<u8> {
         }
         Ok(exit::OK)
     })
+}
+
+/// Copies the files `job` names into task `id`'s `input/` folder and points the job at them: the input (relative
+/// to the task folder, named after the original), a style file, a watermark image and a glossary (absolute paths in
+/// the shared data dir).
+fn stage_files(cfg: &Config, id: i64, job: &mut Job, input: Option<&Path>) -> Result<()> {
+    let copy = |p: &Path| {
+        storage::store_input(&cfg.data_dir, id, p).map_err(|e| {
+            bad(format!(
+                "cannot copy {} into the task storage {}: {e}",
+                p.display(),
+                cfg.data_dir.display()
+            ))
+        })
+    };
+    if let Some(file) = input {
+        let stored = copy(file)?;
+        job.name = Some(autosub_core::job::stem_of(file));
+        let rel = stored
+            .strip_prefix(storage::task_dir(&cfg.data_dir, id))
+            .map(Path::to_owned)
+            .unwrap_or(stored);
+        job.input = JobInput::File { path: rel };
+    }
+    if let Some(v) = job.video.as_mut() {
+        if let Some(style) = v.style.as_mut() {
+            if autosub_subs::AssStyle::by_name(style).is_none() {
+                *style = copy(Path::new(style.as_str()))?.display().to_string();
+            }
+        }
+        if let Some(w) = v.watermark.as_mut() {
+            if Path::new(&w.value).is_file() {
+                w.value = copy(Path::new(&w.value))?.display().to_string();
+            }
+        }
+    }
+    if let Some(g) = job.translate.as_mut().and_then(|t| t.glossary.as_mut()) {
+        *g = copy(g)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

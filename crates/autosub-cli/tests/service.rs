@@ -230,7 +230,11 @@ fn three_workers_one_killed(db: Db) {
         let rows =
             s.rt.block_on(store.list_tasks(Some("processing"), 20))
                 .unwrap();
-        if let Some(t) = rows.iter().find(|t| t.lease_owner.as_deref() == Some("w1")) {
+        if let Some(t) = rows.iter().find(|t| {
+            t.lease_owner
+                .as_deref()
+                .is_some_and(|o| o.starts_with("w1/"))
+        }) {
             break t.id;
         }
         assert!(t0.elapsed() < Duration::from_secs(60), "w1 took no job");
@@ -255,7 +259,7 @@ fn three_workers_one_killed(db: Db) {
     }
     let rescued = s.task(&store, victim);
     assert_eq!(rescued.attempts, 2, "{rescued:?}");
-    assert_ne!(rescued.lease_owner.as_deref(), Some("w1"));
+    assert!(!rescued.lease_owner.as_deref().unwrap().starts_with("w1/"));
     let logs =
         s.rt.block_on(store.recent_logs(autosub_store::Level::Warning, 50))
             .unwrap();
@@ -477,6 +481,41 @@ fn serve_runs_the_real_pipeline_through_submit_and_answers_health_and_metrics() 
     ]);
     assert_eq!(banned.code, 3);
     assert!(banned.stderr.contains("blocked"), "{}", banned.stderr);
+    // Files a job names go to the task's folder with its input; a file written on the worker is refused.
+    let style = tmp.path().join("look.ass");
+    std::fs::write(
+        &style,
+        "[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize\nStyle: Default,Arial,40\n",
+    )
+    .unwrap();
+    let r = s
+        .run(&[
+            "submit",
+            common::sample().to_str().unwrap(),
+            "--style",
+            style.to_str().unwrap(),
+            "--json",
+        ])
+        .ok();
+    let id = serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let task_dir = s.data_dir.join(format!("storage/task_{id}/input"));
+    assert!(task_dir.join("look.ass").is_file() && task_dir.join("sample.mp4").is_file());
+    let spec = s.task(&s.store(), id).spec;
+    assert!(
+        spec.contains(&format!("task_{id}/input/look.ass")),
+        "{spec}"
+    );
+    let refused = s.run(&[
+        "submit",
+        common::sample().to_str().unwrap(),
+        "--save-script",
+        "x.ass",
+    ]);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    let bogus = s.run(&["jobs", "list", "--status", "bogus"]);
+    assert_eq!(bogus.code, 3, "{}", bogus.stderr);
     // Metrics: the queue per tier and the job counters, no per-user labels.
     let (code, m) = get(&addr, "/metrics");
     assert_eq!(code, 200);

@@ -770,7 +770,8 @@ pub fn run(job: &Job, env: &JobEnv, out_dir: &Path, sink: &dyn Sink) -> Result<J
     let mut doc = pipeline::document(&tr, &model_name, &profile);
     let stem = job
         .name
-        .clone()
+        .as_deref()
+        .map(|n| safe_stem(Some(n)))
         .or(stem_from_title)
         .unwrap_or_else(|| stem_of(&input));
     let video = pipeline::video_size(&tr.media);

@@ -14,7 +14,7 @@
 use crate::storage;
 use autosub_core::job::{Job, JobEnv, JobInput};
 use autosub_core::progress::{Event, Sink, Stage};
-use autosub_store::{Claimed, FailOutcome, Failure, Lease, Level, Store};
+use autosub_store::{Claimed, FailOutcome, Failure, Lease, Store};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,7 +35,8 @@ pub struct WorkerOptions {
     pub concurrency: usize,
     /// A claim is held this long without a heartbeat before others may rescue it.
     pub lease: Duration,
-    /// How often a running job's lease is renewed (a third of the lease).
+    /// How often a running job's lease is renewed and cancel requests are read (a third of the lease, at most
+    /// 5 s).
     pub heartbeat: Duration,
     /// How long an idle worker waits before looking for work again.
     pub poll: Duration,
@@ -55,7 +56,7 @@ impl WorkerOptions {
             id: default_worker_id(),
             concurrency: concurrency.max(1),
             lease,
-            heartbeat: lease / 3,
+            heartbeat: (lease / 3).min(Duration::from_secs(5)),
             poll: Duration::from_millis(50),
             rescue_every: (lease / 2).max(Duration::from_secs(1)),
             janitor_every: Duration::from_secs(600),
@@ -65,12 +66,17 @@ impl WorkerOptions {
     }
 }
 
-/// `hostname-pid`.
+/// `hostname-pid-XXXX` (the last part from the start time, so that containers that all run as pid 1 on one
+/// hostname still differ).
 pub fn default_worker_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "worker".into());
-    format!("{host}-{}", std::process::id())
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{host}-{}-{:04x}", std::process::id(), nanos & 0xffff)
 }
 
 /// How far a stop has gone: running, draining (finish running jobs, claim nothing), stopping (cancel and release).
@@ -223,6 +229,16 @@ fn run_process(
 ) -> Result<serde_json::Value, Failure> {
     let mut job = Job::from_json(spec).map_err(|e| failure_of(&e))?;
     if let JobInput::File { path } = &mut job.input {
+        if path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(Failure {
+                user_message: "the job's input is not in its folder".into(),
+                operator_detail: format!("refused input path {}", path.display()),
+                retryable: false,
+            });
+        }
         if path.is_relative() {
             *path = dir.join(&*path);
         }
@@ -332,43 +348,57 @@ impl Worker {
         let this = Arc::new(self);
         let permits = Arc::new(Semaphore::new(this.opts.concurrency));
         let mut running = JoinSet::new();
-        let mut last_rescue = Instant::now() - this.opts.rescue_every;
-        let mut last_janitor = Instant::now() - this.opts.janitor_every;
         tracing::info!(
             worker = %this.opts.id,
             concurrency = this.opts.concurrency,
             "worker started"
         );
+        // Rescue and the janitor run beside the claim loop, so that they go on while every slot is busy.
+        let maintenance = {
+            let me = this.clone();
+            tokio::spawn(async move {
+                let mut rescue = tokio::time::interval(me.opts.rescue_every);
+                let mut janitor = tokio::time::interval(me.opts.janitor_every);
+                loop {
+                    tokio::select! {
+                        _ = rescue.tick() => me.rescue().await,
+                        _ = janitor.tick() => me.janitor().await,
+                    }
+                }
+            })
+        };
+        let mut claims: u64 = 0;
         loop {
             if *stop.borrow() != Stop::Run {
                 break;
             }
             while running.try_join_next().is_some() {}
-            if last_rescue.elapsed() >= this.opts.rescue_every {
-                last_rescue = Instant::now();
-                this.rescue().await;
-            }
-            if last_janitor.elapsed() >= this.opts.janitor_every {
-                last_janitor = Instant::now();
-                this.janitor().await;
-            }
             let permit = tokio::select! {
                 p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                _ = stop.changed() => continue,
+                r = stop.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                    continue;
+                }
             };
             let now = autosub_store::now_ms();
             let lease = this.opts.lease.as_millis() as i64;
             let version = i64::from(autosub_core::job::JOB_VERSION);
+            // Every claim has its own owner token (`worker/N`): a task rescued from this worker and claimed again by
+            // it is a new lease, which the old run's writes cannot touch.
+            claims += 1;
+            let owner = format!("{}/{claims}", this.opts.id);
             match this
                 .store
-                .claim_up_to(&this.opts.id, KINDS, version, lease, now)
+                .claim_up_to(&owner, KINDS, version, lease, now)
                 .await
             {
                 Ok(Some(c)) => {
                     let me = this.clone();
                     let stop = stop.clone();
                     running.spawn(async move {
-                        me.supervise(c, stop).await;
+                        me.supervise(c, owner, stop).await;
                         drop(permit);
                     });
                 }
@@ -383,7 +413,7 @@ impl Worker {
                     drop(permit);
                     tracing::error!("cannot claim a task: {e}");
                     tokio::select! {
-                        _ = tokio::time::sleep(this.opts.poll * 4) => {}
+                        _ = tokio::time::sleep(this.opts.poll * 20) => {}
                         _ = stop.changed() => {}
                     }
                 }
@@ -393,6 +423,7 @@ impl Worker {
             tracing::info!(jobs = running.len(), "draining: finishing the running jobs");
         }
         while running.join_next().await.is_some() {}
+        maintenance.abort();
         tracing::info!(worker = %this.opts.id, "worker stopped");
     }
 
@@ -428,7 +459,7 @@ impl Worker {
     }
 
     /// Runs one claimed task: the job on a blocking thread, the lease renewed beside it, the end written back.
-    async fn supervise(&self, c: Claimed, mut stop: watch::Receiver<Stop>) {
+    async fn supervise(&self, c: Claimed, owner: String, mut stop: watch::Receiver<Stop>) {
         let id = c.id;
         tracing::info!(task = id, kind = %c.kind, attempt = c.attempts, tier = %c.tier.as_str(), "task started");
         self.stats.busy.fetch_add(1, Ordering::SeqCst);
@@ -446,20 +477,27 @@ impl Worker {
         let mut beat = tokio::time::interval(self.opts.heartbeat);
         beat.tick().await;
         let lease = self.opts.lease.as_millis() as i64;
+        let mut last_held = Instant::now();
+        let timeout = tokio::time::sleep_until(deadline.into());
+        tokio::pin!(timeout);
         let ended = loop {
             tokio::select! {
                 r = &mut job => break r,
+                _ = &mut timeout, if !ctl.is_cancelled() => ctl.stop(StopReason::Timeout),
                 _ = beat.tick() => {
-                    if Instant::now() >= deadline {
-                        ctl.stop(StopReason::Timeout);
-                    }
                     let p = ctl.progress();
                     let p = p.as_ref().map(|(s, x)| (s.as_str(), *x));
-                    match self.store.heartbeat(id, &self.opts.id, lease, p, autosub_store::now_ms()).await {
-                        Ok(Lease::Held) => {}
+                    match self.store.heartbeat(id, &owner, lease, p, autosub_store::now_ms()).await {
+                        Ok(Lease::Held) => last_held = Instant::now(),
                         Ok(Lease::CancelRequested) => ctl.stop(StopReason::Cancelled),
                         Ok(Lease::Lost) => ctl.stop(StopReason::LeaseLost),
-                        Err(e) => tracing::warn!(task = id, "heartbeat failed: {e}"),
+                        Err(e) => {
+                            tracing::warn!(task = id, "heartbeat failed: {e}");
+                            // Cut off from the database for a whole lease: others will rescue the task, so stop.
+                            if last_held.elapsed() >= self.opts.lease {
+                                ctl.stop(StopReason::LeaseLost);
+                            }
+                        }
                     }
                 }
                 Ok(()) = stop.changed() => {
@@ -479,15 +517,22 @@ impl Worker {
                 retryable: false,
             })
         });
-        self.finish(&c, &ctl, ended, elapsed).await;
+        self.finish(&c, &owner, &ctl, ended, elapsed).await;
     }
 
     /// Writes the end of a task to the queue (only while this worker still holds its lease).
-    async fn finish(&self, c: &Claimed, ctl: &Control, ended: Ended, elapsed: Duration) {
+    async fn finish(
+        &self,
+        c: &Claimed,
+        owner: &str,
+        ctl: &Control,
+        ended: Ended,
+        elapsed: Duration,
+    ) {
         let id = c.id;
         let now = autosub_store::now_ms();
         let tier = c.tier.as_str();
-        let worker = self.opts.id.as_str();
+        let worker = owner;
         let status = match (ended, ctl.reason()) {
             (_, StopReason::LeaseLost) => {
                 tracing::warn!(
@@ -497,42 +542,45 @@ impl Worker {
                 "lease_lost"
             }
             (Ended::Done(out), _) => {
-                match self.store.complete(id, worker, &out.to_string(), now).await {
-                    Ok(true) => "completed",
+                // The result is on disk: try hard to record it (a lost write would run the job again).
+                let mut outcome = "error";
+                for attempt in 0..5u32 {
+                    match self.store.complete(id, worker, &out.to_string(), now).await {
+                        Ok(true) => outcome = "completed",
+                        Ok(false) => outcome = "lease_lost",
+                        Err(e) => {
+                            tracing::error!(
+                                task = id,
+                                "cannot record completion (try {}): {e}",
+                                attempt + 1
+                            );
+                            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                            continue;
+                        }
+                    }
+                    break;
+                }
+                outcome
+            }
+            (Ended::Failed(_), StopReason::Cancelled) => {
+                match self.store.cancelled(id, worker, now).await {
+                    Ok(true) => "cancelled",
                     Ok(false) => "lease_lost",
                     Err(e) => {
-                        tracing::error!(task = id, "cannot record completion: {e}");
+                        tracing::error!(task = id, "cannot record the cancel: {e}");
                         "error"
                     }
                 }
             }
-            (Ended::Failed(_), StopReason::Cancelled) => {
-                let _ = self.store.cancelled(id, worker, now).await;
-                let _ = self
-                    .store
-                    .log(
-                        Level::Info,
-                        "worker",
-                        Some(id),
-                        &format!("cancelled while running on {worker}"),
-                        now,
-                    )
-                    .await;
-                "cancelled"
-            }
             (Ended::Failed(_), StopReason::Shutdown) => {
-                let _ = self.store.release(id, worker, now).await;
-                let _ = self
-                    .store
-                    .log(
-                        Level::Warning,
-                        "worker",
-                        Some(id),
-                        &format!("{worker} stopped: task released to the queue"),
-                        now,
-                    )
-                    .await;
-                "released"
+                match self.store.release(id, worker, now).await {
+                    Ok(true) => "released",
+                    Ok(false) => "lease_lost",
+                    Err(e) => {
+                        tracing::error!(task = id, "cannot release the task: {e}");
+                        "error"
+                    }
+                }
             }
             (Ended::Failed(_), StopReason::Timeout) => {
                 let minutes = c.timeout_ms / 60_000;
@@ -541,18 +589,22 @@ impl Worker {
                         "processing took longer than the {} plan allows ({minutes} min) and was stopped",
                         tier.to_uppercase()
                     ),
-                    operator_detail: format!(
-                        "timeout after {} s on {worker}",
-                        elapsed.as_secs()
-                    ),
+                    operator_detail: format!("timeout after {} s on {worker}", elapsed.as_secs()),
                     retryable: false,
                 };
-                let _ = self.store.fail(id, worker, &f, now).await;
-                "timeout"
+                match self.store.fail(id, worker, &f, now).await {
+                    Ok(Some(_)) => "timeout",
+                    Ok(None) => "lease_lost",
+                    Err(e) => {
+                        tracing::error!(task = id, "cannot record the timeout: {e}");
+                        "error"
+                    }
+                }
             }
             (Ended::Failed(f), _) => match self.store.fail(id, worker, &f, now).await {
                 Ok(Some(FailOutcome::Retrying { .. })) => "retrying",
-                Ok(_) => "failed",
+                Ok(Some(FailOutcome::Failed)) => "failed",
+                Ok(None) => "lease_lost",
                 Err(e) => {
                     tracing::error!(task = id, "cannot record failure: {e}");
                     "error"
