@@ -379,10 +379,19 @@ pub fn submit_cmd(
             tier,
             // An operator's job without a tier runs as long as the longest plan allows.
             timeout_ms: (!limited).then(|| Tier::Creator.limits().timeout_ms),
+            daily_limit: limited.then(|| i64::from(tier.limits().tasks_per_day)),
             hold: true,
             ..Default::default()
         };
-        let id = store.enqueue(&task, now).await?;
+        let id = match store.enqueue(&task, now).await {
+            Err(autosub_store::StoreError::QuotaExceeded { limit }) => {
+                return Err(bad(format!(
+                    "today's {limit} tasks of the {} plan are used (the count starts again at midnight UTC)",
+                    tier.as_str().to_uppercase()
+                )))
+            }
+            r => r?,
+        };
         // Files the job names (the input, a style, a watermark image, a glossary) go into the task's folder, shared
         // by the workers, before the task is queued.
         let staged = stage_files(&cfg, id, &mut job, file.as_deref());

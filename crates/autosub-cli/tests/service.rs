@@ -468,6 +468,29 @@ fn serve_runs_the_real_pipeline_through_submit_and_answers_health_and_metrics() 
         "{}",
         refused.stderr
     );
+    // Three tasks a day on FREE: the fourth is refused, counted in the enqueue transaction.
+    for _ in 0..2 {
+        s.run(&[
+            "submit",
+            common::sample().to_str().unwrap(),
+            "--no-video",
+            "--user",
+            "4242",
+        ])
+        .ok();
+    }
+    let fourth = s.run(&[
+        "submit",
+        common::sample().to_str().unwrap(),
+        "--user",
+        "4242",
+    ]);
+    assert_eq!(fourth.code, 3, "{}", fourth.stderr);
+    assert!(
+        fourth.stderr.contains("today's 3 tasks of the FREE plan"),
+        "{}",
+        fourth.stderr
+    );
     s.run(&["users", "grant", "4242", "pro", "--days", "30"])
         .ok();
     let u = s.run(&["users", "show", "4242", "--json"]).ok();
@@ -521,13 +544,22 @@ fn serve_runs_the_real_pipeline_through_submit_and_answers_health_and_metrics() 
     assert_eq!(code, 200);
     for series in [
         "autosub_queue_depth{tier=\"free\"}",
-        "autosub_tasks{status=\"completed\",tier=\"free\"} 1",
-        "autosub_jobs_total{status=\"completed\",tier=\"free\"} 1",
+        "autosub_tasks{status=\"completed\",tier=\"free\"} ",
+        "autosub_jobs_total{status=\"completed\",tier=\"free\"} ",
         "autosub_job_duration_seconds_bucket",
         "autosub_stage_duration_seconds_bucket{stage=\"transcribe\"",
     ] {
         assert!(m.contains(series), "{series} not in:\n{m}");
     }
+    // At least the job followed by --wait completed (the others may still run).
+    let value = |series: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} not in:\n{m}"))
+    };
+    assert!(value("autosub_tasks{status=\"completed\",tier=\"free\"}") >= 1.0);
+    assert!(value("autosub_jobs_total{status=\"completed\",tier=\"free\"}") >= 1.0);
     assert!(!m.contains("4242"));
     let list = s.run(&["jobs", "list"]).ok();
     assert!(list.stdout.contains("completed"), "{}", list.stdout);

@@ -116,8 +116,11 @@ impl Error {
             Error::NotFound(_) => "the file could not be found".into(),
             Error::Subs(e) => format!("the subtitle file could not be read: {e}"),
             Error::Cancelled => "cancelled".into(),
-            Error::Network { .. } => {
+            Error::Network { program, .. } if program == "yt-dlp" => {
                 "the download failed because of a network problem; try again later".into()
+            }
+            Error::Network { .. } => {
+                "a service the processing needs is unavailable; try again later".into()
             }
             Error::Partial { source, .. } => source.user_message(),
             Error::Timeout { .. } | Error::Stalled { .. } => {

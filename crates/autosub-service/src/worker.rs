@@ -427,8 +427,20 @@ impl Worker {
         tracing::info!(worker = %this.opts.id, "worker stopped");
     }
 
-    /// Puts the tasks of workers that stopped heartbeating back in the queue.
+    /// Puts the tasks of workers that stopped heartbeating back in the queue, and cancels tasks whose submitter
+    /// died before their input was stored (an hour later).
     async fn rescue(&self) {
+        match self
+            .store
+            .reap_created(3_600_000, autosub_store::now_ms())
+            .await
+        {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(?ids, "cancelled tasks whose input never arrived")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("reaping unfinished submissions failed: {e}"),
+        }
         match self.store.rescue_expired(autosub_store::now_ms()).await {
             Ok(r) => {
                 for x in r {

@@ -42,6 +42,10 @@ pub enum StoreError {
     #[error("invalid state: {0}")]
     InvalidState(String),
 
+    /// The user has had their tasks of the day (UTC).
+    #[error("the daily limit of {limit} tasks is reached")]
+    QuotaExceeded { limit: i64 },
+
     /// An argument was rejected before touching the database.
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -79,6 +79,9 @@ pub struct NewTask {
     pub timeout_ms: Option<i64>,
     /// `None` means [`DEFAULT_MAX_ATTEMPTS`].
     pub max_attempts: Option<i64>,
+    /// Refuse the task (`StoreError::QuotaExceeded`, nothing written) when the user already has this many tasks
+    /// today (UTC).
+    pub daily_limit: Option<i64>,
     /// Insert as `created`: not claimable until [`Store::queue_created`] (for a task whose input is copied into
     /// its storage folder, named by its id, after the row exists).
     pub hold: bool,
@@ -323,8 +326,8 @@ impl Store {
 
         let mut tx = self.begin_write().await?;
         let user_id = match task.user_telegram_id {
-            Some(telegram_id) => Some(
-                sqlx::query_scalar::<_, i64>(
+            Some(telegram_id) => {
+                let (id, today): (i64, i64) = sqlx::query_as(
                     "INSERT INTO users \
                        (telegram_id, tasks_today, tasks_day, tasks_total, created_at, updated_at) \
                      VALUES ($1, 1, $2, 1, $3, $3) \
@@ -334,14 +337,23 @@ impl Store {
                        tasks_day = excluded.tasks_day, \
                        tasks_total = users.tasks_total + 1, \
                        updated_at = excluded.updated_at \
-                     RETURNING id",
+                     RETURNING id, tasks_today",
                 )
                 .bind(telegram_id)
                 .bind(utc_day(now))
                 .bind(now)
                 .fetch_one(&mut *tx)
-                .await?,
-            ),
+                .await?;
+                // Counted and checked in one transaction: two requests at once cannot both take the last task of
+                // the day.
+                if let Some(limit) = task.daily_limit {
+                    if today > limit {
+                        tx.rollback().await?;
+                        return Err(StoreError::QuotaExceeded { limit });
+                    }
+                }
+                Some(id)
+            }
             None => None,
         };
         let id = sqlx::query_scalar::<_, i64>(
@@ -706,6 +718,34 @@ impl Store {
         insert_log(&mut tx, Level::Info, LOG_SOURCE, Some(id), &message, now).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Cancels tasks left `created` (their input never finished arriving: the submitter died) for longer than
+    /// `older_than_ms`, each with a WARNING log row; returns their ids.
+    pub async fn reap_created(&self, older_than_ms: i64, now: i64) -> Result<Vec<i64>> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE tasks SET status = 'cancelled', finished_at = $1, updated_at = $1, \
+               error = 'the upload did not finish' \
+             WHERE status = 'created' AND created_at < $2 RETURNING id",
+        )
+        .bind(now)
+        .bind(now - older_than_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &ids {
+            crate::store::insert_log(
+                &mut tx,
+                Level::Warning,
+                "queue",
+                Some(*id),
+                "cancelled: still waiting for its input after the submitter stopped",
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// Takes back tasks whose worker stopped heartbeating (`lease_expires_at < now`): queued

@@ -165,6 +165,7 @@ on_both!(
     retry_failed_task,
     kinds_filter,
     enqueue_counts_tasks_per_utc_day,
+    the_daily_limit_is_enforced_in_the_enqueue_transaction,
     grant_extends_and_expires,
     reads_and_counters,
     payments_and_logs,
@@ -857,6 +858,53 @@ async fn kinds_filter(store: Store) {
         (c.id, c.spec.as_str()),
         (h, r#"{"input":"input/video.mp4"}"#)
     );
+    // A held task whose input never arrives is cancelled an hour later, with a log row.
+    let stale = store.enqueue(&held, T0).await.unwrap();
+    assert!(store
+        .reap_created(3_600_000, T0 + 1_000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.reap_created(3_600_000, T0 + 3_600_001).await.unwrap(),
+        vec![stale]
+    );
+    assert_eq!(status_of(&store, stale).await, TaskStatus::Cancelled);
+}
+
+async fn the_daily_limit_is_enforced_in_the_enqueue_transaction(store: Store) {
+    let mut new = task("subtitle", Tier::Free);
+    new.user_telegram_id = Some(77);
+    new.daily_limit = Some(3);
+    // Five requests at once for the last places of the day: exactly three get in.
+    let results = futures_join(&store, &new, 5).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 3, "{results:?}");
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(e, autosub_store::StoreError::QuotaExceeded { limit: 3 })));
+    let user = store.get_user(77).await.unwrap().unwrap();
+    assert_eq!((user.tasks_today, user.tasks_total), (3, 3));
+    // The next UTC day starts again.
+    assert!(store.enqueue(&new, T0 + 86_400_000).await.is_ok());
+}
+
+async fn futures_join(
+    store: &Store,
+    new: &NewTask,
+    n: usize,
+) -> Vec<Result<i64, autosub_store::StoreError>> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (store, new) = (store.clone(), new.clone());
+        set.spawn(async move { store.enqueue(&new, T0).await });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        out.push(r.unwrap());
+    }
+    out
 }
 
 async fn enqueue_counts_tasks_per_utc_day(store: Store) {

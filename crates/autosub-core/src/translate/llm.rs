@@ -387,15 +387,18 @@ impl LlmTranslator {
                             )?);
                             return Ok(out);
                         }
-                        return Err(Error::Translate(format!(
-                            "the translation server at {} failed{}: {msg}",
-                            self.config.base_url,
-                            if attempt > 0 {
-                                format!(" after {} attempts", attempt + 1)
-                            } else {
-                                String::new()
-                            }
-                        )));
+                        let program = format!("the translation server at {}", self.config.base_url);
+                        let message = if attempt > 0 {
+                            format!("{msg} (after {} attempts)", attempt + 1)
+                        } else {
+                            msg
+                        };
+                        // A failure that may go away (a timeout, 429, 5xx) is worth running the job again later.
+                        return Err(if retryable {
+                            Error::Network { program, message }
+                        } else {
+                            Error::Translate(format!("{program} failed: {message}"))
+                        });
                     }
                     sink.event(Event::Warning(&format!(
                         "translation request failed ({msg}); retrying"
