@@ -615,3 +615,34 @@ fn the_configuration_is_checked_once_and_printed_with_secrets_masked() {
     );
     assert!(!down.stderr.contains("hunter2"), "{}", down.stderr);
 }
+
+#[test]
+fn billing_is_ready_only_while_its_database_answers() {
+    let mut s = Service::new(Db::Postgres);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut c = s.cmd(&["billing"]);
+    c.env("AUTOSUB_HTTP_ADDR", &addr);
+    let log = std::fs::File::create(s._tmp.path().join("billing.log")).unwrap();
+    s.children
+        .push(c.stdout(Stdio::null()).stderr(log).spawn().unwrap());
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{}",
+            s.log("billing")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(&addr, "/readyz"), (200, "ready\n".into()));
+    let name = s.pg_name.take().unwrap();
+    psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
+    let (code, body) = get(&addr, "/readyz");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("database"), "{body}");
+    // Alive all the same, and no password or URL in the answer.
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    assert!(!body.contains("postgres://"), "{body}");
+    s.signal(0, "-TERM");
+    assert_eq!(s.wait_exit(0, Duration::from_secs(20)), Some(0));
+}
