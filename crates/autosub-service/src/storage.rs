@@ -3,6 +3,7 @@
 //! longer exist). Several machines share it when the data dir is shared storage.
 
 use autosub_store::Store;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// The folder of all task folders.
@@ -42,37 +43,55 @@ pub struct Swept {
     pub removed: Vec<i64>,
 }
 
-/// Deletes the folders of tasks that ended before `now - retention_ms`, and of tasks that no longer exist.
+/// Deletes the folders of tasks that ended before `now - retention_ms`, and of tasks that no longer exist. The
+/// database is asked only about the folders found; the file system work runs on a blocking thread.
 pub async fn sweep(
     store: &Store,
     data_dir: &Path,
     retention_ms: i64,
     now: i64,
 ) -> autosub_store::Result<Swept> {
-    let mut swept = Swept::default();
-    let Ok(entries) = std::fs::read_dir(storage_dir(data_dir)) else {
-        return Ok(swept);
-    };
-    let ids: Vec<i64> = entries
-        .flatten()
-        .filter_map(|e| task_id_of(&e.file_name().to_string_lossy()))
-        .collect();
+    let root = storage_dir(data_dir);
+    let ids: Vec<i64> = tokio::task::spawn_blocking(move || {
+        std::fs::read_dir(root)
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| task_id_of(&e.file_name().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
     if ids.is_empty() {
-        return Ok(swept);
+        return Ok(Swept::default());
     }
-    let existing = store.task_ids_existing(&ids).await?;
-    let expired = store.finished_before(now - retention_ms).await?;
-    for id in ids {
-        if !existing.contains(&id) || expired.contains(&id) {
-            let dir = task_dir(data_dir, id);
+    let existing: HashSet<i64> = store.task_ids_existing(&ids).await?.into_iter().collect();
+    let expired: HashSet<i64> = store
+        .finished_before_among(&ids, now - retention_ms)
+        .await?
+        .into_iter()
+        .collect();
+    let doomed: Vec<i64> = ids
+        .into_iter()
+        .filter(|id| !existing.contains(id) || expired.contains(id))
+        .collect();
+    let data_dir = data_dir.to_owned();
+    let removed = tokio::task::spawn_blocking(move || {
+        let mut removed = Vec::new();
+        for id in doomed {
+            let dir = task_dir(&data_dir, id);
             match std::fs::remove_dir_all(&dir) {
-                Ok(()) => swept.removed.push(id),
+                Ok(()) => removed.push(id),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => tracing::warn!(task = id, "cannot remove {}: {e}", dir.display()),
             }
         }
-    }
-    Ok(swept)
+        removed
+    })
+    .await
+    .unwrap_or_default();
+    Ok(Swept { removed })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use autosub_store::{NewTask, Store, Tier};
 
 const H: i64 = 3_600_000;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_janitor_removes_old_and_orphaned_task_folders_only() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open_default(tmp.path()).await.unwrap();

@@ -1062,6 +1062,25 @@ impl Store {
         .await?)
     }
 
+    /// Which of `ids` are tasks that finished before `cutoff_ms` (the janitor asks only about the folders it
+    /// finds, so a long history costs nothing).
+    pub async fn finished_before_among(&self, ids: &[i64], cutoff_ms: i64) -> Result<Vec<i64>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < $1 AND id IN ({}) \
+                 ORDER BY id",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(cutoff_ms);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            out.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(out)
+    }
+
     /// Which of `ids` are tasks (the janitor removes directories of tasks that do not exist).
     pub async fn task_ids_existing(&self, ids: &[i64]) -> Result<Vec<i64>> {
         let mut existing = Vec::new();
