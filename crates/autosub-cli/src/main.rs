@@ -1240,16 +1240,12 @@ fn fetch_cmd(a: FetchCmdArgs, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
                 "{}.{ext}",
                 autosub_core::job::safe_stem(got.title.as_deref())
             ));
-            let tmp = autosub_core::partial::partial_path(&dest, "video");
-            std::fs::copy(&got.path, &tmp)
-                .and_then(|_| std::fs::rename(&tmp, &dest))
-                .map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
-                    anyhow::Error::new(autosub_core::Error::Write {
-                        path: dest.clone(),
-                        source: e,
-                    })
-                })?;
+            autosub_core::partial::copy_into_place(&got.path, &dest).map_err(|e| {
+                autosub_core::Error::Write {
+                    path: dest.clone(),
+                    source: e,
+                }
+            })?;
             dest
         }
         None => got.path.clone(),

@@ -471,16 +471,12 @@ async fn wait_for(
         let mut copied = Vec::new();
         for f in &files {
             let dest = out.join(f.file_name().unwrap_or_default());
-            let tmp = autosub_core::partial::partial_path(&dest, "output");
-            std::fs::copy(f, &tmp)
-                .and_then(|_| std::fs::rename(&tmp, &dest))
-                .map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
-                    anyhow::Error::new(autosub_core::Error::Write {
-                        path: dest.clone(),
-                        source: e,
-                    })
-                })?;
+            autosub_core::partial::copy_into_place(f, &dest).map_err(|e| {
+                autosub_core::Error::Write {
+                    path: dest.clone(),
+                    source: e,
+                }
+            })?;
             copied.push(dest);
         }
         files = copied;

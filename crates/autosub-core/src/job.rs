@@ -475,6 +475,14 @@ pub fn stem_of(input: &Path) -> String {
         .unwrap_or_else(|| "subtitles".to_owned())
 }
 
+/// The lower of two optional caps.
+fn lower<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The video job of `spec`: look, watermark, geometry, quality; `max_height` also capped by the tier's limit.
 pub fn video_job(spec: &VideoSpec, limits: &JobLimits) -> Result<VideoJob> {
     let look = pipeline::burn_look(spec.style_name(), spec.vertical.is_some())?;
@@ -483,10 +491,7 @@ pub fn video_job(spec: &VideoSpec, limits: &JobLimits) -> Result<VideoJob> {
         .as_ref()
         .map(|w| Watermark::parse(&w.value, w.corner, w.opacity))
         .transpose()?;
-    let max_height = match (spec.max_height, limits.max_height) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let max_height = lower(spec.max_height, limits.max_height);
     Ok(VideoJob {
         look,
         watermark,
@@ -957,21 +962,10 @@ pub fn run(job: &Job, env: &JobEnv, out_dir: &Path, sink: &dyn Sink) -> Result<J
 /// Downloads the job's link into the cache, within the job's and the tier's limits.
 fn fetch_link(url: &str, job: &Job, env: &JobEnv, sink: &dyn Sink) -> Result<Fetched> {
     let mut o = fetch::FetchOptions::new(env.fetch.cache_dir.clone());
-    let tier_s = job.limits.max_duration_s;
-    o.max_duration_s = Some(tier_s.map_or(job.fetch.max_duration_s, |t| {
-        t.min(job.fetch.max_duration_s)
-    }));
-    o.max_filesize = Some(
-        job.limits
-            .max_filesize
-            .map_or(job.fetch.max_filesize, |t| t.min(job.fetch.max_filesize)),
-    );
-    let height = job.video.as_ref().and_then(|v| v.max_height);
-    let height = match (height, job.limits.max_height) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b).unwrap_or(1080),
-    };
-    o.max_height = Some(height);
+    o.max_duration_s = lower(Some(job.fetch.max_duration_s), job.limits.max_duration_s);
+    o.max_filesize = lower(Some(job.fetch.max_filesize), job.limits.max_filesize);
+    let asked = job.video.as_ref().and_then(|v| v.max_height);
+    o.max_height = Some(lower(asked, job.limits.max_height).unwrap_or(1080));
     o.playlist_item = job.fetch.playlist_item;
     o.policy = env.fetch.policy.clone();
     o.ytdlp = env.fetch.ytdlp.clone();

@@ -17,6 +17,17 @@ pub fn partial_path(path: &Path, default_name: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.partial-{}-{n}", std::process::id()))
 }
 
+/// Copies `src` to `dest` through a [`partial_path`] and renames it into place, so that `dest` is either absent or
+/// complete; the partial file is removed when the copy fails.
+pub fn copy_into_place(src: &Path, dest: &Path) -> std::io::Result<()> {
+    let tmp = partial_path(dest, "file");
+    let done = std::fs::copy(src, &tmp).and_then(|_| std::fs::rename(&tmp, dest));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

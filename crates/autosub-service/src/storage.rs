@@ -21,7 +21,7 @@ fn task_id_of(name: &str) -> Option<i64> {
     name.strip_prefix("task_")?.parse().ok()
 }
 
-/// Copies `file` into task `id`'s `input/` folder (under a temporary name, then renamed) and returns its path.
+/// Copies `file` into task `id`'s `input/` folder (complete or not at all) and returns its path.
 pub fn store_input(data_dir: &Path, id: i64, file: &Path) -> std::io::Result<PathBuf> {
     let dir = task_dir(data_dir, id).join("input");
     std::fs::create_dir_all(&dir)?;
@@ -31,9 +31,7 @@ pub fn store_input(data_dir: &Path, id: i64, file: &Path) -> std::io::Result<Pat
         .filter(|n| !n.starts_with('.'))
         .unwrap_or_else(|| "input".into());
     let dest = dir.join(&name);
-    let tmp = dir.join(format!(".{name}.partial"));
-    std::fs::copy(file, &tmp)?;
-    std::fs::rename(&tmp, &dest)?;
+    autosub_core::partial::copy_into_place(file, &dest)?;
     Ok(dest)
 }
 
