@@ -116,8 +116,12 @@ enum Command {
     Speak(voice::SpeakArgs),
     /// Run queued jobs (the service's worker; many may share one PostgreSQL database). See docs/SERVICE.md.
     Worker(service::WorkerArgs),
-    /// Run the service on one machine: the HTTP server and $AUTOSUB_WORKERS workers, on SQLite by default.
+    /// Run the service on one machine: the HTTP server, $AUTOSUB_WORKERS workers and (with AUTOSUB_TELEGRAM_TOKEN)
+    /// the Telegram bot, on SQLite by default.
     Serve,
+    /// Run the Telegram bot alone (one process per bot token), with the HTTP server; workers run elsewhere on the
+    /// same database. See docs/BOT.md.
+    Bot,
     /// Run the HTTP server alone (health, metrics; payments), for a set-up spread over several machines.
     Billing,
     /// Queue a job (every option of `process`); prints its id; --wait follows it to its end.
@@ -527,7 +531,7 @@ fn main() -> ExitCode {
     let flag: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
     if !matches!(
         cli.command,
-        Command::Worker(_) | Command::Serve | Command::Billing
+        Command::Worker(_) | Command::Serve | Command::Bot | Command::Billing
     ) {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
@@ -613,6 +617,7 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         Command::Speak(a) => speak_cmd(a, &models_dir, ui, sink),
         Command::Worker(a) => service::worker_cmd(a, &models_dir),
         Command::Serve => service::serve_cmd(&models_dir),
+        Command::Bot => service::bot_cmd(),
         Command::Billing => service::billing_cmd(),
         Command::Submit(a) => service::submit_cmd(*a, ui, sink),
         Command::Jobs(c) => service::jobs_cmd(c),

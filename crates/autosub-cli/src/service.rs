@@ -217,24 +217,127 @@ pub fn worker_cmd(a: WorkerArgs, models_dir: &Path) -> Result<u8> {
     })
 }
 
-/// `autosub serve`: the HTTP server and `$AUTOSUB_WORKERS` in-process workers, on one machine.
+/// The bot's settings when `AUTOSUB_TELEGRAM_TOKEN` is set (`None` when it is not), refused when unusable.
+fn bot_config() -> Result<Option<autosub_bot::BotConfig>> {
+    if std::env::var("AUTOSUB_TELEGRAM_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
+        Ok(Some(
+            autosub_bot::BotConfig::from_env().map_err(|e| bad(e.to_string()))?,
+        ))
+    } else {
+        Ok(None)
+    }
+}
+
+/// A `bool` stop signal for the bot, true from the first SIGTERM/SIGINT on (the bot has nothing to drain: its state
+/// is in the database).
+fn bot_stop(mut stop: watch::Receiver<Stop>) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        while *stop.borrow() == Stop::Run {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// The HTTP router of a process running the bot: health, metrics and the download links it signs.
+fn bot_router(
+    cfg: &Config,
+    bot: &autosub_bot::BotConfig,
+    store: Store,
+    stats: Option<Arc<WorkerStats>>,
+) -> http::Router {
+    http::router(store, stats).merge(http::downloads(
+        cfg.data_dir.clone(),
+        bot.token.expose().as_bytes().to_vec(),
+    ))
+}
+
+async fn start_bot(
+    cfg: &Config,
+    bot: autosub_bot::BotConfig,
+    store: Store,
+    stop: watch::Receiver<Stop>,
+) -> Result<tokio::task::JoinHandle<Result<(), autosub_bot::BotError>>> {
+    let ctx = autosub_bot::Ctx::new(bot, store, cfg.data_dir.clone(), cfg.public_url.clone())
+        .map_err(|e| bad(e.to_string()))?;
+    let ctx = Arc::new(ctx);
+    // The token is checked before anything else starts: a wrong one is an error at once, not a loop of retries.
+    ctx.tg.get_me().await.map_err(|e| {
+        bad(format!(
+            "AUTOSUB_TELEGRAM_TOKEN / AUTOSUB_TELEGRAM_API_URL: the Bot API refused or did not answer: {e}"
+        ))
+    })?;
+    Ok(tokio::spawn(autosub_bot::run(ctx, bot_stop(stop))))
+}
+
+/// `autosub serve`: the HTTP server, `$AUTOSUB_WORKERS` in-process workers and, when `AUTOSUB_TELEGRAM_TOKEN` is set,
+/// the Telegram bot, on one machine.
 pub fn serve_cmd(models_dir: &Path) -> Result<u8> {
     init_logging();
     let cfg = config()?;
+    let bot = bot_config()?;
     runtime()?.block_on(async {
         let store = open(&cfg).await?;
         let w = worker(&cfg, store.clone(), models_dir, cfg.workers)?;
         let stop = watch_signals()?;
-        let router = http::router(store.clone(), Some(w.stats.clone()));
+        let router = match &bot {
+            Some(b) => bot_router(&cfg, b, store.clone(), Some(w.stats.clone())),
+            None => http::router(store.clone(), Some(w.stats.clone())),
+        };
         let listener = tokio::net::TcpListener::bind(cfg.http_addr)
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
+        let bot_task = match bot {
+            Some(b) => Some(start_bot(&cfg, b, store.clone(), stop.clone()).await?),
+            None => {
+                tracing::info!("AUTOSUB_TELEGRAM_TOKEN is not set: the Telegram bot is off");
+                None
+            }
+        };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(http::serve_on(listener, router, after(done_rx)));
         w.run(stop).await;
+        if let Some(b) = bot_task {
+            if let Ok(Err(e)) = b.await {
+                tracing::error!("bot: {e}");
+            }
+        }
         let _ = done_tx.send(());
         server.await.ok();
         Ok(exit::OK)
+    })
+}
+
+/// `autosub bot`: the Telegram bot alone (one process per token: only one may long-poll it), with the HTTP server
+/// (health, metrics, download links). Workers run elsewhere on the same database.
+pub fn bot_cmd() -> Result<u8> {
+    init_logging();
+    let cfg = config()?;
+    let bot = bot_config()?.ok_or_else(|| {
+        bad("AUTOSUB_TELEGRAM_TOKEN is not set: create a bot with @BotFather and set its token (see docs/BOT.md)")
+    })?;
+    runtime()?.block_on(async {
+        let store = open(&cfg).await?;
+        let stop = watch_signals()?;
+        let router = bot_router(&cfg, &bot, store.clone(), None);
+        let listener = tokio::net::TcpListener::bind(cfg.http_addr)
+            .await
+            .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
+        let bot_task = start_bot(&cfg, bot, store, stop.clone()).await?;
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(http::serve_on(listener, router, after(done_rx)));
+        let result = bot_task.await;
+        let _ = done_tx.send(());
+        server.await.ok();
+        match result {
+            Ok(Ok(())) => Ok(exit::OK),
+            Ok(Err(e)) => Err(bad(format!("bot: {e}"))),
+            Err(e) => Err(bad(format!("bot: {e}"))),
+        }
     })
 }
 
@@ -359,7 +462,7 @@ pub fn submit_cmd(
             .unwrap_or(Tier::Free);
         if limited {
             policy::apply_tier(&mut job, tier, user.as_ref(), declared, now)
-                .map_err(|r| bad(r.0))?;
+                .map_err(|r| bad(r.to_string()))?;
         }
         let (input_type, input_url, file) = match &job.input {
             JobInput::File { path } => ("file", None, Some(path.clone())),

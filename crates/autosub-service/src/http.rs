@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
+pub use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -55,6 +55,65 @@ pub fn router(store: Store, stats: Option<Arc<WorkerStats>>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(state)
+}
+
+/// `GET /d/{token}`: the result file a signed link names (see [`crate::links`]); 403 for a forged link, 410 for an
+/// expired one, 404 once the janitor removed the task's folder. `secret` is the key material shared with the bot.
+pub fn downloads(data_dir: std::path::PathBuf, secret: Vec<u8>) -> Router {
+    let state = Arc::new((data_dir, secret));
+    Router::new()
+        .route("/d/{token}", get(download))
+        .with_state(state)
+}
+
+async fn download(
+    State(s): State<Arc<(std::path::PathBuf, Vec<u8>)>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> axum::response::Response {
+    let (data_dir, secret) = &*s;
+    let (task, rel) = match crate::links::verify(secret, &token, autosub_store::now_ms()) {
+        Ok(x) => x,
+        Err(crate::links::LinkError::Expired) => {
+            return (StatusCode::GONE, "this link has expired\n").into_response()
+        }
+        Err(crate::links::LinkError::Invalid) => {
+            return (StatusCode::FORBIDDEN, "this link is not valid\n").into_response()
+        }
+    };
+    let path = crate::storage::task_dir(data_dir, task).join(&rel);
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(_) => {
+            return (StatusCode::NOT_FOUND, "this file is no longer available\n").into_response()
+        }
+    };
+    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let name: String = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "result".into())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {

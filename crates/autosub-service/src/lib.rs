@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod http;
+pub mod links;
 pub mod policy;
 pub mod storage;
 pub mod worker;

@@ -8,10 +8,55 @@ use autosub_store::{Tier, TierLimits, User};
 /// The text drawn on FREE users' videos.
 pub const FREE_WATERMARK: &str = "AutoSub";
 
-/// Why a request is refused before it is queued: a message for the user.
+/// A feature a tier may lack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feature {
+    Translation,
+    Voiceover,
+    Styles,
+}
+
+impl Feature {
+    fn name(self) -> &'static str {
+        match self {
+            Feature::Translation => "translation",
+            Feature::Voiceover => "voice-over",
+            Feature::Styles => "subtitle styles",
+        }
+    }
+}
+
+/// Why a request is refused before it is queued. Each names the limit and the tier that lifts it, so a frontend
+/// can say it in the user's language; `Display` is the English text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Refusal(pub String);
+pub enum Refusal {
+    #[error("this account is blocked")]
+    Banned,
+    #[error("you have used today's {limit} tasks of the {} plan (the count starts again at midnight UTC){}",
+        name(*tier), lift.map(|(t, n)| format!("; {} allows {n} a day", name(t))).unwrap_or_default())]
+    DailyLimit {
+        limit: u32,
+        tier: Tier,
+        /// The tier that allows more, and how many.
+        lift: Option<(Tier, u32)>,
+    },
+    #[error("{}", match lift { Some(t) => format!("{} is not part of the {} plan; {} includes it", feature.name(), name(*tier), name(*t)), None => format!("{} is not available", feature.name()) })]
+    Lacks {
+        feature: Feature,
+        tier: Tier,
+        lift: Option<Tier>,
+    },
+    #[error("the video is {} long; the {} plan takes up to {}{}", minutes(*duration_s), name(*tier), minutes(*max_s),
+        lift.map(|(t, s)| format!("; {} allows {}", name(t), minutes(s))).unwrap_or_default())]
+    TooLong {
+        duration_s: u32,
+        max_s: u32,
+        tier: Tier,
+        lift: Option<(Tier, u32)>,
+    },
+    #[error("the file is {} MB; the {} plan takes files up to {} MB", size / 1_000_000, name(*tier), max / 1_000_000)]
+    TooBig { size: u64, max: u64, tier: Tier },
+}
 
 /// What a user says about their file before it is fetched or probed.
 #[derive(Clone, Copy, Debug, Default)]
@@ -28,7 +73,8 @@ fn lifted_by(from: Tier, ok: impl Fn(&TierLimits) -> bool) -> Option<Tier> {
         .find(|t| ok(t.limits()))
 }
 
-fn name(t: Tier) -> &'static str {
+/// The plan's name as users see it.
+pub fn name(t: Tier) -> &'static str {
     match t {
         Tier::Free => "FREE",
         Tier::Pro => "PRO",
@@ -44,15 +90,12 @@ fn minutes(s: u32) -> String {
     }
 }
 
-/// Refusal text for a feature the tier lacks.
-fn lacks(tier: Tier, feature: &str, ok: impl Fn(&TierLimits) -> bool) -> Refusal {
-    match lifted_by(tier, ok) {
-        Some(t) => Refusal(format!(
-            "{feature} is not part of the {} plan; {} includes it",
-            name(tier),
-            name(t)
-        )),
-        None => Refusal(format!("{feature} is not available")),
+/// Refusal for a feature the tier lacks.
+fn lacks(tier: Tier, feature: Feature, ok: impl Fn(&TierLimits) -> bool) -> Refusal {
+    Refusal::Lacks {
+        feature,
+        tier,
+        lift: lifted_by(tier, ok),
     }
 }
 
@@ -76,6 +119,27 @@ pub fn job_limits(tier: Tier) -> JobLimits {
     }
 }
 
+/// Refuses the features of `job` that `tier` lacks (translation, voice-over, styles other than the defaults).
+pub fn check_features(job: &Job, tier: Tier) -> Result<(), Refusal> {
+    let l = tier.limits();
+    if job.translate.is_some() && !l.translate {
+        return Err(lacks(tier, Feature::Translation, |x| x.translate));
+    }
+    if job.voiceover.is_some() && !l.voiceover {
+        return Err(lacks(tier, Feature::Voiceover, |x| x.voiceover));
+    }
+    if let Some(v) = &job.video {
+        let custom_style = v
+            .style
+            .as_deref()
+            .is_some_and(|s| s != "clean" && s != "karaoke");
+        if custom_style && !l.styles {
+            return Err(lacks(tier, Feature::Styles, |x| x.styles));
+        }
+    }
+    Ok(())
+}
+
 /// Checks `job` against `tier` and shapes it: refuses features, sizes, durations and counts over the tier's
 /// limits; sets the limits the worker re-checks; adds the watermark of tiers that carry one. `user` is the
 /// requester (banned users and the daily count), `now` the time in ms.
@@ -89,62 +153,37 @@ pub fn apply_tier(
     let l = tier.limits();
     if let Some(u) = user {
         if u.banned {
-            return Err(Refusal("this account is blocked".into()));
+            return Err(Refusal::Banned);
         }
         let today = u.tasks_today_at(now);
         if today >= i64::from(l.tasks_per_day) {
-            let more = lifted_by(tier, |x| x.tasks_per_day > l.tasks_per_day)
-                .map(|t| format!("; {} allows {} a day", name(t), t.limits().tasks_per_day))
-                .unwrap_or_default();
-            return Err(Refusal(format!(
-                "you have used today's {} tasks of the {} plan (the count starts again at midnight UTC){more}",
-                l.tasks_per_day,
-                name(tier)
-            )));
+            return Err(Refusal::DailyLimit {
+                limit: l.tasks_per_day,
+                tier,
+                lift: lifted_by(tier, |x| x.tasks_per_day > l.tasks_per_day)
+                    .map(|t| (t, t.limits().tasks_per_day)),
+            });
         }
     }
-    if job.translate.is_some() && !l.translate {
-        return Err(lacks(tier, "translation", |x| x.translate));
-    }
-    if job.voiceover.is_some() && !l.voiceover {
-        return Err(lacks(tier, "voice-over", |x| x.voiceover));
-    }
-    if let Some(v) = &job.video {
-        let custom_style = v
-            .style
-            .as_deref()
-            .is_some_and(|s| s != "clean" && s != "karaoke");
-        if custom_style && !l.styles {
-            return Err(lacks(tier, "subtitle styles", |x| x.styles));
-        }
-    }
+    check_features(job, tier)?;
     if let Some(d) = declared.duration_s {
         if d > u64::from(l.max_duration_s) {
-            let more = lifted_by(tier, |x| u64::from(x.max_duration_s) >= d)
-                .map(|t| {
-                    format!(
-                        "; {} allows {}",
-                        name(t),
-                        minutes(t.limits().max_duration_s)
-                    )
-                })
-                .unwrap_or_default();
-            return Err(Refusal(format!(
-                "the video is {} long; the {} plan takes up to {}{more}",
-                minutes(d.min(u64::from(u32::MAX)) as u32),
-                name(tier),
-                minutes(l.max_duration_s)
-            )));
+            return Err(Refusal::TooLong {
+                duration_s: d.min(u64::from(u32::MAX)) as u32,
+                max_s: l.max_duration_s,
+                tier,
+                lift: lifted_by(tier, |x| u64::from(x.max_duration_s) >= d)
+                    .map(|t| (t, t.limits().max_duration_s)),
+            });
         }
     }
     if let Some(s) = declared.size_bytes {
         if s > l.max_upload_bytes {
-            return Err(Refusal(format!(
-                "the file is {} MB; the {} plan takes files up to {} MB",
-                s / 1_000_000,
-                name(tier),
-                l.max_upload_bytes / 1_000_000
-            )));
+            return Err(Refusal::TooBig {
+                size: s,
+                max: l.max_upload_bytes,
+                tier,
+            });
         }
     }
     job.limits = job_limits(tier);
@@ -191,7 +230,7 @@ mod tests {
         });
         let e = apply_tier(&mut t, Tier::Free, None, Declared::default(), 0).unwrap_err();
         assert_eq!(
-            e.0,
+            e.to_string(),
             "translation is not part of the FREE plan; PRO includes it"
         );
         assert!(apply_tier(&mut t, Tier::Pro, None, Declared::default(), 0).is_ok());
@@ -199,7 +238,7 @@ mod tests {
         v.voiceover = Some(VoiceSpec::default());
         let e = apply_tier(&mut v, Tier::Pro, None, Declared::default(), 0).unwrap_err();
         assert_eq!(
-            e.0,
+            e.to_string(),
             "voice-over is not part of the PRO plan; CREATOR includes it"
         );
     }
@@ -213,7 +252,7 @@ mod tests {
         };
         let e = apply_tier(&mut j, Tier::Free, None, d, 0).unwrap_err();
         assert_eq!(
-            e.0,
+            e.to_string(),
             "the video is 15 min long; the FREE plan takes up to 60 s; CREATOR allows 30 min"
         );
         assert!(apply_tier(&mut j, Tier::Creator, None, d, 0).is_ok());

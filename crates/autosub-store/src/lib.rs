@@ -76,11 +76,13 @@
 //! failing with "database is locked". On Postgres claims use `FOR UPDATE SKIP LOCKED`, so
 //! workers never wait on each other's picks.
 
+pub mod bot;
 pub mod error;
 pub mod queue;
 pub mod store;
 pub mod tiers;
 
+pub use bot::{BotChat, BotRequest, BotStats, BotTask, Broadcast, NewRequest, RequestStatus};
 pub use error::{mask_url, Result, StoreError};
 pub use queue::{
     backoff_ms, sort_key, CancelOutcome, Claimed, FailOutcome, Failure, Lease, NewTask,

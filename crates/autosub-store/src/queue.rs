@@ -85,6 +85,9 @@ pub struct NewTask {
     /// Insert as `created`: not claimable until [`Store::queue_created`] (for a task whose input is copied into
     /// its storage folder, named by its id, after the row exists).
     pub hold: bool,
+    /// A key naming the request this task is for: enqueueing again with the same key returns the existing task
+    /// (nothing counted twice). `None`: every call creates a task.
+    pub idem_key: Option<String>,
 }
 
 /// What a worker gets from [`Store::claim`].
@@ -325,6 +328,17 @@ impl Store {
         }
 
         let mut tx = self.begin_write().await?;
+        if let Some(key) = &task.idem_key {
+            let existing: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM tasks WHERE idem_key = $1")
+                    .bind(key.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(id) = existing {
+                tx.rollback().await?;
+                return Ok(id);
+            }
+        }
         let user_id = match task.user_telegram_id {
             Some(telegram_id) => {
                 let (id, today): (i64, i64) = sqlx::query_as(
@@ -361,9 +375,9 @@ impl Store {
                (user_id, kind, spec, spec_version, status, input_type, input_url, \
                 generate_subtitles, translate, voiceover, vertical_format, tier, priority, \
                 sort_key, attempts, max_attempts, run_at, timeout_ms, cancel_requested, \
-                created_at, queued_at, updated_at) \
+                created_at, queued_at, updated_at, idem_key) \
              VALUES ($1, $2, $3, $4, $17, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, \
-                     $15, $16, 0, $15, $18, $15) \
+                     $15, $16, 0, $15, $18, $15, $19) \
              RETURNING id",
         )
         .bind(user_id)
@@ -384,6 +398,7 @@ impl Store {
         .bind(timeout_ms)
         .bind(if task.hold { "created" } else { "queued" })
         .bind((!task.hold).then_some(now))
+        .bind(task.idem_key.as_deref())
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

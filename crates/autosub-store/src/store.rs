@@ -137,17 +137,42 @@ fn parse_url(url: &str) -> Result<Target> {
 /// migrator, so no `macros` feature (and no proc-macro build) is needed; sqlx records them in
 /// `_sqlx_migrations` with a checksum, exactly as `sqlx::migrate!` would.
 fn migrator(backend: Backend) -> Migrator {
-    let init = match backend {
-        Backend::Sqlite => include_str!("../migrations/sqlite/0001_init.sql"),
-        Backend::Postgres => include_str!("../migrations/postgres/0001_init.sql"),
+    let files: [(i64, &str, &str); 2] = match backend {
+        Backend::Sqlite => [
+            (
+                1,
+                "init",
+                include_str!("../migrations/sqlite/0001_init.sql"),
+            ),
+            (2, "bot", include_str!("../migrations/sqlite/0002_bot.sql")),
+        ],
+        Backend::Postgres => [
+            (
+                1,
+                "init",
+                include_str!("../migrations/postgres/0001_init.sql"),
+            ),
+            (
+                2,
+                "bot",
+                include_str!("../migrations/postgres/0002_bot.sql"),
+            ),
+        ],
     };
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        init.into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(
+        files
+            .into_iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    version,
+                    name.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Takes an exclusive `flock` on `<db>.migrate.lock`, blocking until it is ours. The lock is
