@@ -1,6 +1,8 @@
 //! Shared helpers of the CLI integration tests: run the real `autosub` binary on real media.
 #![allow(dead_code)]
 
+pub mod service;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,594 @@
+//! The Telegram bot across real processes, against the project's stand-in Bot API server
+//! (`autosub_bot::standin`): `autosub serve` on SQLite (bot + worker in one process), and `autosub bot` + two
+//! `autosub worker` + `autosub billing` on one PostgreSQL database with a worker killed by SIGKILL mid-task and the
+//! bot killed and restarted. Users are played by the test through the stand-in; results are real (the sample clip
+//! through the real pipeline).
+
+mod common;
+
+use autosub_bot::standin::{Call, StandIn, TgUser};
+use autosub_store::{Level, NewTask, Store, Tier};
+use common::service::{free_port, Db, Service};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Shaped like a real token, so that teloxide's own scrubbing would also apply; the tests grep logs for it.
+const TOKEN: &str = "4839574812:AAE_test-TOKEN_0123456789abcdefghijklm";
+const ADMIN: i64 = 900;
+const LONG: Duration = Duration::from_secs(300);
+const SHORT: Duration = Duration::from_secs(30);
+
+fn sample() -> Vec<u8> {
+    std::fs::read(common::sample()).unwrap()
+}
+
+/// Starts `autosub ARGS` named `name` with its own HTTP address; returns its index.
+fn spawn(s: &mut Service, name: &str, args: &[&str], extra: &[(&str, &str)]) -> usize {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(s._tmp.path().join(format!("{name}.log")))
+        .unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut c = s.cmd(args);
+    c.env("AUTOSUB_HTTP_ADDR", &addr)
+        .env("AUTOSUB_WORKER_ID", name)
+        .envs(extra.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(log);
+    s.children.push(c.spawn().unwrap());
+    s.children.len() - 1
+}
+
+fn service(db: Db, si: &StandIn) -> Service {
+    let mut s = Service::new(db);
+    s.env = vec![
+        ("AUTOSUB_TELEGRAM_TOKEN".into(), TOKEN.into()),
+        ("AUTOSUB_TELEGRAM_API_URL".into(), si.url()),
+        ("AUTOSUB_ADMINS".into(), ADMIN.to_string()),
+        ("AUTOSUB_LOG".into(), "info,autosub_bot=debug".into()),
+    ];
+    s
+}
+
+/// Waits until the bot long-polls (its token checked, its loops started).
+fn wait_polling(si: &StandIn, since: Instant) {
+    si.wait_until(SHORT, |c| {
+        c.iter().any(|c| c.method == "getUpdates" && c.at > since)
+    });
+}
+
+/// Texts the bot sent or edited into `chat` (successful calls), in order.
+fn texts(calls: &[Call], chat: i64) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.ok() && c.chat_id == Some(chat))
+        .filter_map(|c| c.text.clone())
+        .collect()
+}
+
+fn has(calls: &[Call], chat: i64, needle: &str) -> bool {
+    texts(calls, chat).iter().any(|t| t.contains(needle))
+}
+
+fn wait_text(si: &StandIn, chat: i64, needle: &str, within: Duration) -> Vec<Call> {
+    si.wait_until(within, |c| has(c, chat, needle))
+}
+
+fn count(calls: &[Call], chat: i64, method: &str) -> usize {
+    calls
+        .iter()
+        .filter(|c| c.ok() && c.chat_id == Some(chat) && c.method == method)
+        .count()
+}
+
+/// The message the bot sent to `chat` whose text contains `needle` (the latest).
+fn sent_message(calls: &[Call], chat: i64, needle: &str) -> i64 {
+    calls
+        .iter()
+        .rev()
+        .find(|c| {
+            c.ok()
+                && c.method == "sendMessage"
+                && c.chat_id == Some(chat)
+                && c.text.as_deref().is_some_and(|t| t.contains(needle))
+        })
+        .and_then(|c| c.message_id)
+        .unwrap_or_else(|| panic!("no message {needle:?} to {chat}"))
+}
+
+/// The callback data of the button whose label contains `label` on message `mid`.
+fn button(si: &StandIn, chat: i64, mid: i64, label: &str) -> String {
+    let m = si.message(chat, mid).expect("message");
+    let kb = m.reply_markup.expect("a keyboard");
+    for row in kb["inline_keyboard"].as_array().unwrap() {
+        for b in row.as_array().unwrap() {
+            if b["text"].as_str().unwrap_or_default().contains(label) {
+                return b["callback_data"].as_str().unwrap().to_owned();
+            }
+        }
+    }
+    panic!("no button {label:?} in {kb}")
+}
+
+/// The answer (answerCallbackQuery) to the `n`-th button press of the test: the bot handles updates in order and
+/// answers every press once.
+fn nth_answer(si: &StandIn, n: usize) -> Call {
+    let answers = |c: &[Call]| -> Vec<Call> {
+        c.iter()
+            .filter(|c| c.method == "answerCallbackQuery")
+            .cloned()
+            .collect()
+    };
+    let calls = si.wait_until(SHORT, |c| answers(c).len() >= n);
+    answers(&calls).swap_remove(n - 1)
+}
+
+fn no_secret_in(log: &str) {
+    let secret = TOKEN.split_once(':').unwrap().1;
+    assert!(!log.contains(secret), "the bot token is in a log:\n{log}");
+}
+
+/// The pipeline result reached `chat` exactly once: one video (with its caption), one .srt.
+fn delivered_once(si: &StandIn, chat: i64, caption_has: &[&str]) {
+    si.wait_until(LONG, |c| {
+        count(c, chat, "sendVideo") >= 1 && count(c, chat, "sendDocument") >= 1
+    });
+    // Time for a duplicate to show up, if the bot were to send one.
+    std::thread::sleep(Duration::from_millis(1500));
+    let calls = si.calls();
+    let videos: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.ok() && c.chat_id == Some(chat) && c.method == "sendVideo")
+        .collect();
+    assert_eq!(videos.len(), 1, "videos sent to {chat}");
+    let cap = videos[0].text.clone().unwrap_or_default();
+    for want in caption_has {
+        assert!(cap.contains(want), "caption {cap:?} lacks {want:?}");
+    }
+    assert!(videos[0].file_bytes.unwrap_or(0) > 10_000);
+    let docs: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.ok() && c.chat_id == Some(chat) && c.method == "sendDocument")
+        .collect();
+    assert_eq!(docs.len(), 1, "documents sent to {chat}");
+    assert!(docs[0].file_name.as_deref().unwrap().ends_with(".srt"));
+}
+
+#[test]
+fn serve_on_sqlite_speaks_both_languages_and_delivers_caption_and_keyboard_jobs_once() {
+    let si = StandIn::spawn(TOKEN);
+    let mut s = service(Db::Sqlite, &si);
+    let t0 = Instant::now();
+    spawn(&mut s, "serve", &["serve"], &[("AUTOSUB_WORKERS", "1")]);
+    wait_polling(&si, t0);
+    let en = TgUser::new(101, "en");
+    let ru = TgUser::new(102, "ru-RU");
+
+    // /start in each language, with the tier and its limits.
+    si.send_text(&ru, "/start");
+    let c = wait_text(&si, 102, "Привет", SHORT);
+    assert!(has(
+        &c,
+        102,
+        "Ваш тариф: FREE. Видео до 60 с, 720p, 3 задач в день."
+    ));
+    si.send_text(&en, "/start");
+    let c = wait_text(&si, 101, "Hi!", SHORT);
+    assert!(has(
+        &c,
+        101,
+        "Your plan: FREE. Videos up to 60 s, 720p, 3 tasks a day."
+    ));
+    si.send_text(&ru, "/lang");
+    wait_text(&si, 102, "Language: English.", SHORT);
+    si.send_text(&ru, "/help");
+    wait_text(&si, 102, "Send a video (up to 20 MB)", SHORT);
+
+    // Options in the caption: queued at once, one status message, the result once.
+    si.send_video(&en, sample(), "talk.mp4", 11, Some("--vertical"));
+    let c = wait_text(&si, 101, "Got it", SHORT);
+    let status = sent_message(&c, 101, "Got it");
+    delivered_once(&si, 101, &["Language: en", "vertical 9:16"]);
+    let calls = si.calls();
+    let done = si.message(101, status).unwrap();
+    assert!(
+        done.text.as_deref().unwrap().ends_with("is done."),
+        "{done:?}"
+    );
+    // One status message: only edits after it, and progress edits at most one per 3 s.
+    let edits: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.ok() && c.method == "editMessageText" && c.message_id == Some(status))
+        .collect();
+    assert!(edits.len() >= 2, "{}", si.dump_calls(&calls));
+    assert!(
+        edits
+            .iter()
+            .any(|c| c.text.as_deref().unwrap().contains("is queued")
+                || c.text.as_deref().unwrap().contains('%')),
+        "{}",
+        si.dump_calls(&calls)
+    );
+    for pair in edits[..edits.len() - 1].windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(gap >= Duration::from_millis(2800), "edits {gap:?} apart");
+    }
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.ok() && c.method == "sendMessage" && c.chat_id == Some(101))
+            .filter(|c| c.text.as_deref().unwrap().starts_with("Task #"))
+            .count(),
+        0,
+        "status changes edit the one message instead of sending new ones"
+    );
+
+    // No options: a keyboard. Vertical on; translation is locked for FREE (the press is refused, nothing changes);
+    // start; the result once.
+    si.send_video(&ru, sample(), "clip.mp4", 11, None);
+    let c = wait_text(&si, 102, "What should I do with this video?", SHORT);
+    let kb = sent_message(&c, 102, "What should I do");
+    let vertical = button(&si, 102, kb, "Vertical");
+    assert!(vertical.ends_with(":v:1"), "{vertical}");
+    si.press(&ru, kb, &vertical);
+    si.wait_until(SHORT, |_| {
+        si.message(102, kb)
+            .and_then(|m| m.reply_markup)
+            .is_some_and(|k| k.to_string().contains("✅ Vertical"))
+    });
+    let draft: i64 = vertical.split(':').nth(1).unwrap().parse().unwrap();
+    si.press(&ru, kb, &format!("d:{draft}:t:en"));
+    let a = nth_answer(&si, 2);
+    assert!(
+        a.text
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Translation is not part of the FREE plan; PRO includes it"),
+        "{a:?}"
+    );
+    let start = button(&si, 102, kb, "Start");
+    si.press(&ru, kb, &start);
+    wait_text(&si, 102, "Got it", SHORT);
+    delivered_once(&si, 102, &["vertical 9:16"]);
+    let store = s.store();
+    let tasks = s.rt.block_on(store.user_tasks(102, 10)).unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert!(tasks[0].vertical_format && tasks[0].translate.is_none());
+
+    // The result's "other options" button opens a new keyboard on the same input, without uploading again.
+    let calls = si.calls();
+    let video = calls
+        .iter()
+        .find(|c| c.ok() && c.method == "sendVideo" && c.chat_id == Some(102))
+        .unwrap();
+    let rerun = button(&si, 102, video.message_id.unwrap(), "Other options");
+    si.press(&ru, video.message_id.unwrap(), &rerun);
+    si.wait_until(SHORT, |c| {
+        texts(c, 102)
+            .iter()
+            .filter(|t| t.contains("What should I do"))
+            .count()
+            == 2
+    });
+
+    // A button of someone else's task is refused.
+    let en_task = s.rt.block_on(store.user_tasks(101, 1)).unwrap()[0].id;
+    si.press(&ru, video.message_id.unwrap(), &format!("c:{en_task}"));
+    let a = nth_answer(&si, 5);
+    assert_eq!(a.text.as_deref(), Some("This is not your task."));
+    no_secret_in(&s.log("serve"));
+}
+
+#[test]
+fn refusals_admin_commands_flood_flood_control_and_forged_buttons() {
+    let si = StandIn::spawn(TOKEN);
+    let mut s = service(Db::Sqlite, &si);
+    let t0 = Instant::now();
+    spawn(&mut s, "serve", &["serve"], &[("AUTOSUB_WORKERS", "1")]);
+    wait_polling(&si, t0);
+    let store = s.store();
+    let a = TgUser::new(201, "en");
+    let admin = TgUser::new(ADMIN, "en");
+    si.send_text(&admin, "/start");
+    wait_text(&si, ADMIN, "Hi!", SHORT);
+
+    // Refused before anything is queued, each naming the limit and what lifts it.
+    si.send_video(&a, sample(), "a.mp4", 11, Some("--translate en"));
+    wait_text(
+        &si,
+        201,
+        "Translation is not part of the FREE plan; PRO includes it",
+        SHORT,
+    );
+    si.send_video(&a, sample(), "a.mp4", 11, Some("--style neon"));
+    wait_text(&si, 201, "I don't understand “--style neon”", SHORT);
+    si.send_big_video(&a, 30 * 1024 * 1024, 30, Some("--vertical"));
+    wait_text(
+        &si,
+        201,
+        "a bot can download files up to 20 MB from Telegram. Send a link",
+        SHORT,
+    );
+    si.send_video(&a, sample(), "long.mp4", 120, Some("--vertical"));
+    wait_text(
+        &si,
+        201,
+        "The video is 2 min long; the FREE plan takes videos up to 60 s. PRO allows 10 min",
+        SHORT,
+    );
+    si.send_document(
+        &a,
+        b"%PDF-1.4 not a video".to_vec(),
+        "doc.pdf",
+        "application/pdf",
+        None,
+    );
+    wait_text(
+        &si,
+        201,
+        "This file is not a video or audio file I can read",
+        SHORT,
+    );
+    // A renamed file passes the type check and is refused by the probe, nothing queued.
+    si.send_document(
+        &a,
+        b"just some text, renamed".repeat(100),
+        "clip.mp4",
+        "video/mp4",
+        Some("--vertical"),
+    );
+    si.wait_until(SHORT, |c| {
+        texts(c, 201)
+            .iter()
+            .filter(|t| t.contains("not a video or audio file I can read"))
+            .count()
+            == 2
+    });
+    assert!(s.rt.block_on(store.user_tasks(201, 10)).unwrap().is_empty());
+    si.send_text(&a, "/me");
+    wait_text(&si, 201, "Tasks today: 0 of 3", SHORT);
+
+    // Tasks per day: three counted already.
+    for _ in 0..3 {
+        let t = NewTask {
+            user_telegram_id: Some(202),
+            kind: "sleep".into(),
+            spec: r#"{"ms": 10}"#.into(),
+            spec_version: 1,
+            input_type: "test".into(),
+            tier: Tier::Free,
+            ..Default::default()
+        };
+        s.rt.block_on(store.enqueue(&t, autosub_store::now_ms()))
+            .unwrap();
+    }
+    let b = TgUser::new(202, "en");
+    si.send_video(&b, sample(), "b.mp4", 11, Some("--vertical"));
+    wait_text(
+        &si,
+        202,
+        "You have used today's 3 tasks of the FREE plan",
+        SHORT,
+    );
+
+    // Admin commands: refused to others with no data; bans; grants.
+    si.send_text(&a, "/stats");
+    let c = wait_text(&si, 201, "This command is for administrators.", SHORT);
+    assert!(!has(&c, 201, "Users:"));
+    si.send_text(&admin, "/stats");
+    wait_text(&si, ADMIN, "Users: ", SHORT);
+    si.send_text(&admin, "/ban 201");
+    wait_text(&si, ADMIN, "User 201 is blocked.", SHORT);
+    si.send_video(&a, sample(), "a.mp4", 11, Some("--vertical"));
+    wait_text(&si, 201, "Your account is blocked.", SHORT);
+    si.send_text(&admin, "/unban 201");
+    wait_text(&si, ADMIN, "User 201 is unblocked.", SHORT);
+    si.send_text(&admin, "/grant 201 pro 30");
+    wait_text(&si, ADMIN, "User 201: PRO until", SHORT);
+    si.send_text(&admin, "/user 201");
+    wait_text(&si, ADMIN, "Plan: PRO, until", SHORT);
+    si.send_text(&admin, "/ban 999999");
+    wait_text(&si, ADMIN, "No user 999999.", SHORT);
+
+    // Forged buttons: another user's draft, a paid option the tier lacks, garbage. Nothing changes.
+    si.send_video(&a, sample(), "a.mp4", 11, None);
+    let c = wait_text(&si, 201, "What should I do", SHORT);
+    let kb = sent_message(&c, 201, "What should I do");
+    let start = button(&si, 201, kb, "Start");
+    let draft: i64 = start.split(':').nth(1).unwrap().parse().unwrap();
+    let other = TgUser::new(204, "en");
+    si.send_text(&other, "/start");
+    let c = wait_text(&si, 204, "Hi!", SHORT);
+    let m = sent_message(&c, 204, "Hi!");
+    si.press(&other, m, &format!("go:{draft}"));
+    assert_eq!(
+        nth_answer(&si, 1).text.as_deref(),
+        Some("This button is no longer valid.")
+    );
+    si.press(&a, kb, &format!("d:{draft}:o:1"));
+    let ans = nth_answer(&si, 2);
+    assert!(
+        ans.text
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Voice-over is not part of the PRO plan; CREATOR includes it"),
+        "{ans:?}"
+    );
+    si.press(&a, kb, "zz:1");
+    assert_eq!(
+        nth_answer(&si, 3).text.as_deref(),
+        Some("This button is no longer valid.")
+    );
+    let req = s.rt.block_on(store.bot_request(draft)).unwrap().unwrap();
+    assert_eq!(req.status, autosub_store::RequestStatus::Draft);
+    assert!(
+        !req.options.contains("\"voiceover\":true"),
+        "{}",
+        req.options
+    );
+    assert!(s.rt.block_on(store.user_tasks(201, 10)).unwrap().is_empty());
+
+    // Flood: the 21st message in a minute gets one warning, the rest nothing.
+    let f = TgUser::new(205, "en");
+    for _ in 0..25 {
+        si.send_text(&f, "hello");
+    }
+    wait_text(&si, 205, "too fast", SHORT);
+    std::thread::sleep(Duration::from_secs(1));
+    let c = si.calls();
+    assert_eq!(
+        texts(&c, 205)
+            .iter()
+            .filter(|t| t.contains("Send me a video"))
+            .count(),
+        20
+    );
+    assert_eq!(
+        texts(&c, 205)
+            .iter()
+            .filter(|t| t.contains("too fast"))
+            .count(),
+        1
+    );
+
+    // Flood control (429): the answer waits as long as asked, then goes once.
+    si.fail_next("sendMessage", 1, 2);
+    let g = TgUser::new(206, "en");
+    si.send_text(&g, "/me");
+    let c = wait_text(&si, 206, "Plan: FREE", SHORT);
+    let tries: Vec<&Call> = c
+        .iter()
+        .filter(|c| c.method == "sendMessage" && c.chat_id == Some(206))
+        .collect();
+    assert_eq!(tries.len(), 2, "{}", si.dump_calls(&c));
+    assert_eq!(tries[0].status, 429);
+    assert!(tries[1].at.duration_since(tries[0].at) >= Duration::from_millis(1900));
+
+    // Broadcast: every user once, the blocked one counted; the admin gets the report.
+    si.block(205);
+    let users_with_chats = 6; // 900, 201, 202, 204, 205, 206
+    si.send_text(&admin, "/broadcast Maintenance at 22:00 UTC");
+    let c = wait_text(&si, ADMIN, "finished: delivered to", SHORT);
+    assert!(
+        has(
+            &c,
+            ADMIN,
+            &format!(
+                "delivered to {}, 1 had blocked the bot, 0 failed",
+                users_with_chats - 1
+            )
+        ),
+        "{:?}",
+        texts(&c, ADMIN)
+    );
+    for chat in [ADMIN, 201, 202, 204, 206] {
+        assert_eq!(
+            texts(&c, chat)
+                .iter()
+                .filter(|t| *t == "Maintenance at 22:00 UTC")
+                .count(),
+            1,
+            "chat {chat}"
+        );
+    }
+
+    // An ERROR in the system log reaches the admin.
+    s.rt.block_on(store.log(
+        Level::Error,
+        "test",
+        None,
+        "disk almost full",
+        autosub_store::now_ms(),
+    ))
+    .unwrap();
+    wait_text(&si, ADMIN, "disk almost full", SHORT);
+    no_secret_in(&s.log("serve"));
+}
+
+/// Waits until some task is processing by a worker whose id starts with `worker`; its id.
+fn processing_by(s: &Service, store: &Store, worker: &str) -> Option<i64> {
+    let rows =
+        s.rt.block_on(store.list_tasks(Some("processing"), 20))
+            .unwrap();
+    rows.iter()
+        .find(|t| {
+            t.lease_owner
+                .as_deref()
+                .is_some_and(|o| o.starts_with(worker))
+        })
+        .map(|t| t.id)
+}
+
+#[test]
+fn bot_two_workers_and_billing_on_postgres_survive_sigkill_and_deliver_exactly_once() {
+    let si = StandIn::spawn(TOKEN);
+    let mut s = service(Db::Postgres, &si);
+    let t0 = Instant::now();
+    let bot = spawn(&mut s, "bot", &["bot"], &[]);
+    wait_polling(&si, t0);
+    let w1 = spawn(&mut s, "w1", &["worker", "--concurrency", "1"], &[]);
+    spawn(&mut s, "w2", &["worker", "--concurrency", "1"], &[]);
+    spawn(&mut s, "billing", &["billing"], &[]);
+    let store = s.store();
+    let users: Vec<TgUser> = (301..=304).map(|id| TgUser::new(id, "en")).collect();
+    si.send_video(&users[0], sample(), "one.mp4", 11, Some("--vertical"));
+    si.send_video(&users[3], sample(), "four.mp4", 11, Some("--vertical"));
+    si.send_video(&users[1], sample(), "two.mp4", 11, None);
+    let c = wait_text(&si, 302, "What should I do", SHORT);
+    let kb = sent_message(&c, 302, "What should I do");
+
+    // Two tasks for two workers: kill w1 while it holds one.
+    let t1 = Instant::now();
+    let victim = loop {
+        if let Some(id) = processing_by(&s, &store, "w1/") {
+            break id;
+        }
+        assert!(t1.elapsed() < LONG, "w1 took no task\n{}", s.log("w1"));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    s.signal(w1, "-KILL");
+    spawn(&mut s, "w3", &["worker", "--concurrency", "1"], &[]);
+
+    // Kill the bot too; what users do meanwhile waits in Telegram and is handled after the restart.
+    s.signal(bot, "-KILL");
+    s.wait_exit(bot, SHORT);
+    let start = button(&si, 302, kb, "Start");
+    si.press(&users[1], kb, &start);
+    si.send_video(&users[2], sample(), "three.mp4", 11, Some("--vertical"));
+    std::thread::sleep(Duration::from_millis(500));
+    let t2 = Instant::now();
+    spawn(&mut s, "bot", &["bot"], &[]);
+    wait_polling(&si, t2);
+
+    for u in &users {
+        // User 302 started from the keyboard without choosing vertical.
+        let want: &[&str] = if u.id == 302 {
+            &["Subtitles burned in"]
+        } else {
+            &["vertical 9:16"]
+        };
+        delivered_once(&si, u.id, want);
+    }
+    let rescued = s.rt.block_on(store.get_task(victim)).unwrap().unwrap();
+    assert_eq!(rescued.status, autosub_store::TaskStatus::Completed);
+    assert!(rescued.attempts >= 2, "{rescued:?}");
+    // Every update was handled once: one request per message, one task per user.
+    for u in &users {
+        assert_eq!(
+            s.rt.block_on(store.user_tasks(u.id, 10)).unwrap().len(),
+            1,
+            "user {}",
+            u.id
+        );
+    }
+    // Every update confirmed to Telegram (the offset moved past them).
+    let t3 = Instant::now();
+    while si.pending_updates() > 0 {
+        assert!(t3.elapsed() < SHORT, "updates left unconfirmed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for name in ["bot", "w1", "w2", "w3", "billing"] {
+        no_secret_in(&s.log(name));
+    }
+}
