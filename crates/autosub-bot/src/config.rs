@@ -6,6 +6,7 @@
 //! | `AUTOSUB_TELEGRAM_API_URL` | `https://api.telegram.org` (a `telegram-bot-api --local` server, or a test stand-in) |
 //! | `AUTOSUB_TELEGRAM_LOCAL` | `1` when that server runs with `--local`: files of any size, uploads up to 2000 MB |
 //! | `AUTOSUB_ADMINS` | none: comma-separated Telegram user ids allowed the admin commands |
+//! | `AUTOSUB_TELEGRAM_UPLOAD_LIMIT` | 50 MB (2000 MB with `AUTOSUB_TELEGRAM_LOCAL`): results over it are sent as download links |
 //!
 //! The token is kept in a [`Secret`]: its `Debug` and `Display` print a mask, and every error that leaves the
 //! Telegram client is scrubbed of it.
@@ -66,6 +67,8 @@ pub struct BotConfig {
     /// A `telegram-bot-api --local` server: no download limit, uploads up to 2000 MB, absolute file paths.
     pub local_api: bool,
     pub admins: Vec<i64>,
+    /// Results over this many bytes go as download links.
+    pub upload_limit: u64,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -105,7 +108,20 @@ impl BotConfig {
                 message: format!("{bad:?} is not a Telegram user id (comma-separated numbers)"),
             }
         })?;
+        let upload_limit = match var("AUTOSUB_TELEGRAM_UPLOAD_LIMIT") {
+            None if local_api => LOCAL_UPLOAD_LIMIT,
+            None => CLOUD_UPLOAD_LIMIT,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError {
+                    var: "AUTOSUB_TELEGRAM_UPLOAD_LIMIT",
+                    message: format!("{v:?} is not a size in bytes"),
+                })?,
+        };
         Ok(BotConfig {
+            upload_limit,
             token: Secret::new(token),
             api_url: api_url.trim_end_matches('/').to_owned(),
             local_api,
@@ -118,11 +134,7 @@ impl BotConfig {
     }
 
     pub fn upload_limit(&self) -> u64 {
-        if self.local_api {
-            LOCAL_UPLOAD_LIMIT
-        } else {
-            CLOUD_UPLOAD_LIMIT
-        }
+        self.upload_limit
     }
 
     pub fn is_admin(&self, telegram_id: i64) -> bool {
@@ -135,6 +147,10 @@ impl BotConfig {
             ("AUTOSUB_TELEGRAM_TOKEN", "set (hidden)".into()),
             ("AUTOSUB_TELEGRAM_API_URL", self.api_url.clone()),
             ("AUTOSUB_TELEGRAM_LOCAL", self.local_api.to_string()),
+            (
+                "AUTOSUB_TELEGRAM_UPLOAD_LIMIT",
+                self.upload_limit.to_string(),
+            ),
             (
                 "AUTOSUB_ADMINS",
                 self.admins

@@ -348,7 +348,7 @@ async fn take(ctx: &Ctx, r: &BotRequest, lang: Lang) -> Result<Outcome, Transien
         .await?;
     if let Some(mid) = r.keyboard_message_id {
         // The "checking" message becomes the task's status message.
-        ctx.store.bot_task_status(id, mid, "", now).await?;
+        ctx.store.bot_task_status(id, 0, mid, "", now).await?;
     }
     ctx.intake_wake.notify_one();
     Ok(Outcome::Queued(id))

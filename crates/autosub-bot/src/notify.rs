@@ -46,7 +46,7 @@ pub async fn notify_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                     Step::Telegram(TgError::RetryAfter(_)) => break,
                     Step::Telegram(TgError::Blocked) => {
                         // Nobody to tell: stop following the task.
-                        let _ = ctx.store.bot_task_finish(bt.task_id).await;
+                        let _ = ctx.store.bot_task_finish(bt.task_id, bt.round).await;
                     }
                     e => {
                         let n = failures.entry((bt.task_id, item.clone())).or_default();
@@ -68,7 +68,7 @@ pub async fn notify_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                                     now_ms(),
                                 )
                                 .await;
-                            let _ = ctx.store.bot_task_sent(bt.task_id, &item).await;
+                            let _ = ctx.store.bot_task_sent(bt.task_id, bt.round, &item).await;
                         }
                     }
                 }
@@ -181,7 +181,7 @@ async fn step(ctx: &Ctx, bt: &BotTask, task: &TaskRow) -> StepResult {
                         .await
                         .map_err(at("status"))?;
                     ctx.store
-                        .bot_task_status(task.id, mid, &text, now_ms())
+                        .bot_task_status(task.id, bt.round, mid, &text, now_ms())
                         .await
                         .map_err(at("status"))?;
                 }
@@ -202,7 +202,7 @@ async fn step(ctx: &Ctx, bt: &BotTask, task: &TaskRow) -> StepResult {
                         .await
                         .map_err(at("status"))?;
                     ctx.store
-                        .bot_task_status(task.id, mid, &text, now_ms())
+                        .bot_task_status(task.id, bt.round, mid, &text, now_ms())
                         .await
                         .map_err(at("status"))?;
                 }
@@ -219,7 +219,7 @@ async fn step(ctx: &Ctx, bt: &BotTask, task: &TaskRow) -> StepResult {
             );
             final_status(ctx, bt, &text, Some(result_buttons(lang, task.id, true))).await?;
             ctx.store
-                .bot_task_finish(task.id)
+                .bot_task_finish(task.id, bt.round)
                 .await
                 .map_err(at("finish"))
         }
@@ -227,7 +227,7 @@ async fn step(ctx: &Ctx, bt: &BotTask, task: &TaskRow) -> StepResult {
             let text = t(lang, "cancelled", &[("id", &task.id.to_string())]);
             final_status(ctx, bt, &text, None).await?;
             ctx.store
-                .bot_task_finish(task.id)
+                .bot_task_finish(task.id, bt.round)
                 .await
                 .map_err(at("finish"))
         }
@@ -264,7 +264,7 @@ async fn final_status(
         }
     }
     ctx.store
-        .bot_task_sent(bt.task_id, "status")
+        .bot_task_sent(bt.task_id, bt.round, "status")
         .await
         .map_err(at("status"))
 }
@@ -304,7 +304,7 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
     let sent = |item: &str| bt.sent.iter().any(|s| s == item);
     let record = |item: &'static str| async move {
         ctx.store
-            .bot_task_sent(bt.task_id, item)
+            .bot_task_sent(bt.task_id, bt.round, item)
             .await
             .map_err(at(item))
     };
@@ -366,7 +366,7 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
         }
     }
     ctx.store
-        .bot_task_finish(task.id)
+        .bot_task_finish(task.id, bt.round)
         .await
         .map_err(at("finish"))
 }
@@ -377,7 +377,7 @@ async fn send_file(ctx: &Ctx, bt: &BotTask, path: &Path, item: &str) -> StepResu
         .await
         .map_err(at(item))?;
     ctx.store
-        .bot_task_sent(bt.task_id, item)
+        .bot_task_sent(bt.task_id, bt.round, item)
         .await
         .map_err(at(item))
 }

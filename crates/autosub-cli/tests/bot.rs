@@ -592,3 +592,137 @@ fn bot_two_workers_and_billing_on_postgres_survive_sigkill_and_deliver_exactly_o
         no_secret_in(&s.log(name));
     }
 }
+
+/// `GET path` on `addr`: status and body bytes.
+fn http_get(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        // De-chunk.
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let n = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16)
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
+            rest = &rest[eol + 2 + n + 2..];
+        }
+        body = out;
+    }
+    (status, body)
+}
+
+#[test]
+fn big_results_go_as_signed_links_and_a_failure_offers_a_retry() {
+    let si = StandIn::spawn(TOKEN);
+    let mut s = service(Db::Sqlite, &si);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let public = format!("http://{addr}");
+    let t0 = Instant::now();
+    spawn(
+        &mut s,
+        "serve",
+        &["serve"],
+        &[
+            ("AUTOSUB_WORKERS", "1"),
+            ("AUTOSUB_HTTP_ADDR", &addr),
+            ("AUTOSUB_PUBLIC_URL", &public),
+            ("AUTOSUB_TELEGRAM_UPLOAD_LIMIT", "20000"),
+        ],
+    );
+    wait_polling(&si, t0);
+    let u = TgUser::new(401, "en");
+    si.send_video(&u, sample(), "talk.mp4", 11, Some("--vertical"));
+    let c = wait_text(&si, 401, "Download it here", LONG);
+    let text = texts(&c, 401)
+        .into_iter()
+        .find(|t| t.contains("Download it here"))
+        .unwrap();
+    let url = text.lines().last().unwrap().to_owned();
+    let path = url
+        .strip_prefix(&public)
+        .expect("a link to AUTOSUB_PUBLIC_URL");
+    assert!(path.starts_with("/d/"), "{url}");
+    let (status, body) = http_get(&addr, path);
+    assert_eq!(status, 200);
+    assert!(body.len() > 20_000, "{} bytes", body.len());
+    let store = s.store();
+    let task = &s.rt.block_on(store.user_tasks(401, 1)).unwrap()[0];
+    let out: serde_json::Value = serde_json::from_str(task.outputs.as_deref().unwrap()).unwrap();
+    let video = std::fs::read(out["video"].as_str().unwrap()).unwrap();
+    assert_eq!(body, video, "the link serves the result");
+    // A forged or altered link is refused.
+    let mut forged = path.to_owned();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(http_get(&addr, &forged).0, 403);
+    assert_eq!(http_get(&addr, "/d/1.99999999999999.6f7574.00").0, 403);
+    let c = si.wait_until(SHORT, |c| count(c, 401, "sendDocument") == 1);
+    assert_eq!(count(&c, 401, "sendVideo"), 0);
+
+    // A video without sound fails in the worker: the user gets the reason and a retry button; retrying runs it
+    // again and reports again.
+    let dir = tempfile::tempdir().unwrap();
+    let silent = dir.path().join("silent.mp4");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=duration=2:size=320x240:rate=10",
+        "-pix_fmt",
+        "yuv420p",
+        silent.to_str().unwrap(),
+    ]);
+    let v = TgUser::new(402, "en");
+    si.send_video(
+        &v,
+        std::fs::read(&silent).unwrap(),
+        "silent.mp4",
+        2,
+        Some("--vertical"),
+    );
+    let c = wait_text(&si, 402, "failed:", LONG);
+    let failed = c
+        .iter()
+        .rev()
+        .find(|c| {
+            c.ok()
+                && c.chat_id == Some(402)
+                && c.text.as_deref().is_some_and(|t| t.contains("failed:"))
+        })
+        .unwrap();
+    let mid = failed.message_id.unwrap();
+    let retry = button(&si, 402, mid, "Try again");
+    si.press(&v, mid, &retry);
+    si.wait_until(LONG, |c| {
+        c.iter()
+            .filter(|c| {
+                c.ok()
+                    && c.chat_id == Some(402)
+                    && c.text.as_deref().is_some_and(|t| t.contains("failed:"))
+            })
+            .count()
+            >= 2
+    });
+    let task = &s.rt.block_on(store.user_tasks(402, 5)).unwrap();
+    assert_eq!(task.len(), 1, "a retry runs the same task again");
+    no_secret_in(&s.log("serve"));
+}

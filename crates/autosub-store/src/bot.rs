@@ -106,6 +106,8 @@ pub struct BotTask {
     /// JSON list of the result items already sent.
     pub sent: Vec<String>,
     pub finished: bool,
+    /// Bumped by a retry: writes made for an older round are ignored.
+    pub round: i64,
     pub created_at: i64,
 }
 
@@ -138,7 +140,7 @@ const REQUEST_COLUMNS: &str = "id, telegram_id, chat_id, update_id, source, opti
      keyboard_message_id, task_id, note, created_at, updated_at";
 const BOT_TASK_COLUMNS: &str =
     "task_id, request_id, telegram_id, chat_id, lang, status_message_id, \
-     status_text, edited_at, sent, finished, created_at";
+     status_text, edited_at, sent, finished, round, created_at";
 const BROADCAST_COLUMNS: &str =
     "id, admin_id, text, status, cursor, delivered, blocked, failed, created_at, finished_at";
 
@@ -182,6 +184,7 @@ fn bot_task_from_row(row: &AnyRow) -> Result<BotTask> {
         edited_at: row.try_get("edited_at")?,
         sent: serde_json::from_str(&sent).unwrap_or_default(),
         finished: row.try_get::<i64, _>("finished")? != 0,
+        round: row.try_get("round")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -509,7 +512,7 @@ impl Store {
             match self.get_task(b.task_id).await? {
                 Some(t) => out.push((b, t)),
                 // The task is gone (deleted by an operator): nothing more to say about it.
-                None => self.bot_task_finish(b.task_id).await?,
+                None => self.bot_task_finish(b.task_id, b.round).await?,
             }
         }
         Ok(out)
@@ -519,38 +522,42 @@ impl Store {
     pub async fn bot_task_status(
         &self,
         task_id: i64,
+        round: i64,
         message_id: i64,
         text: &str,
         now: i64,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE bot_tasks SET status_message_id = $2, status_text = $3, edited_at = $4 \
-             WHERE task_id = $1",
+             WHERE task_id = $1 AND round = $5",
         )
         .bind(task_id)
         .bind(message_id)
         .bind(text)
         .bind(now)
+        .bind(round)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     /// Records that result `item` of a task was sent.
-    pub async fn bot_task_sent(&self, task_id: i64, item: &str) -> Result<()> {
+    pub async fn bot_task_sent(&self, task_id: i64, round: i64, item: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let sql = format!(
-            "SELECT sent FROM bot_tasks WHERE task_id = $1{}",
+            "SELECT sent FROM bot_tasks WHERE task_id = $1 AND round = $2{}",
             self.for_update()
         );
-        let sent: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+        let Some(sent): Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
             .bind(task_id)
+            .bind(round)
             .fetch_optional(&mut *tx)
-            .await?;
-        let mut list: Vec<String> = sent
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_default();
+            .await?
+        else {
+            // Retried meanwhile: this pass's news is stale.
+            return Ok(());
+        };
+        let mut list: Vec<String> = serde_json::from_str(&sent).unwrap_or_default();
         if !list.iter().any(|s| s == item) {
             list.push(item.to_owned());
         }
@@ -563,10 +570,11 @@ impl Store {
         Ok(())
     }
 
-    /// Nothing more will be said about a task.
-    pub async fn bot_task_finish(&self, task_id: i64) -> Result<()> {
-        sqlx::query("UPDATE bot_tasks SET finished = 1 WHERE task_id = $1")
+    /// Nothing more will be said about this round of a task.
+    pub async fn bot_task_finish(&self, task_id: i64, round: i64) -> Result<()> {
+        sqlx::query("UPDATE bot_tasks SET finished = 1 WHERE task_id = $1 AND round = $2")
             .bind(task_id)
+            .bind(round)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -581,7 +589,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE bot_tasks SET finished = 0, sent = '[]', status_message_id = NULL, \
-               status_text = NULL, edited_at = NULL WHERE task_id = $1",
+               status_text = NULL, edited_at = NULL, round = round + 1 WHERE task_id = $1",
         )
         .bind(task_id)
         .execute(&self.pool)

@@ -169,6 +169,7 @@ on_both!(
     grant_extends_and_expires,
     reads_and_counters,
     payments_and_logs,
+    bot_requests_tasks_and_rounds,
 );
 
 fn task(kind: &str, tier: Tier) -> NewTask {
@@ -1245,4 +1246,81 @@ async fn connect_errors_hide_the_password() {
         .to_string();
     assert!(!err.contains("hunter2"), "{err}");
     assert!(err.contains("bob:***@"), "{err}");
+}
+
+/// The bot's tables: an update makes one request; a task made with a key is made once; a retry starts a new round
+/// and news of the old round written late is ignored (a notifier pass that raced the retry).
+async fn bot_requests_tasks_and_rounds(store: Store) {
+    use autosub_store::{NewRequest, RequestStatus};
+    let r = NewRequest {
+        telegram_id: 7,
+        chat_id: 7,
+        update_id: Some(1000),
+        source: "{}".into(),
+        options: "{}".into(),
+        submitted: false,
+    };
+    let (a, new_a) = store.bot_request_insert(&r, T0).await.unwrap();
+    let (b, new_b) = store.bot_request_insert(&r, T0).await.unwrap();
+    assert!(new_a && !new_b);
+    assert_eq!(a.id, b.id);
+    // Only the owner's draft moves on, once.
+    assert!(!store
+        .bot_request_advance(a.id, 8, RequestStatus::Submitted, T0)
+        .await
+        .unwrap());
+    assert!(store
+        .bot_request_advance(a.id, 7, RequestStatus::Submitted, T0)
+        .await
+        .unwrap());
+    assert!(!store
+        .bot_request_advance(a.id, 7, RequestStatus::Submitted, T0)
+        .await
+        .unwrap());
+
+    let mut t = task("process", Tier::Free);
+    t.user_telegram_id = Some(7);
+    t.idem_key = Some(format!("bot-request:{}", a.id));
+    let id = store.enqueue(&t, T0).await.unwrap();
+    assert_eq!(store.enqueue(&t, T0).await.unwrap(), id);
+    assert_eq!(
+        store.get_user(7).await.unwrap().unwrap().tasks_today,
+        1,
+        "counted once"
+    );
+    assert_eq!(
+        store
+            .task_id_by_key(&format!("bot-request:{}", a.id))
+            .await
+            .unwrap(),
+        Some(id)
+    );
+    assert_eq!(store.queue_position(id).await.unwrap(), Some(1));
+
+    store
+        .bot_task_insert(id, a.id, 7, 7, "en", T0)
+        .await
+        .unwrap();
+    store
+        .claim("w", &["process"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.queue_position(id).await.unwrap(), None);
+    store.fail(id, "w", &failure(false), T0).await.unwrap();
+    let bt = store.bot_task(id).await.unwrap().unwrap();
+    assert_eq!(bt.round, 0);
+    store.bot_task_sent(id, 0, "status").await.unwrap();
+    assert!(store.retry_for_bot(id, T0).await.unwrap());
+    // The old round's late writes change nothing.
+    store.bot_task_sent(id, 0, "video").await.unwrap();
+    store.bot_task_finish(id, 0).await.unwrap();
+    let bt = store.bot_task(id).await.unwrap().unwrap();
+    assert_eq!((bt.round, bt.finished, bt.sent.len()), (1, false, 0));
+    store.bot_task_sent(id, 1, "status").await.unwrap();
+    store.bot_task_finish(id, 1).await.unwrap();
+    let bt = store.bot_task(id).await.unwrap().unwrap();
+    assert_eq!((bt.finished, bt.sent), (true, vec!["status".to_owned()]));
+    // Only a failed task is retried.
+    assert!(!store.retry_for_bot(id, T0).await.unwrap());
 }

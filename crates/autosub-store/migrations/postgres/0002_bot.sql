@@ -54,6 +54,8 @@ CREATE TABLE bot_tasks (
     edited_at         BIGINT,
     sent              TEXT   NOT NULL DEFAULT '[]',
     finished          BIGINT NOT NULL DEFAULT 0 CHECK (finished IN (0, 1)),
+    -- Bumped when the user retries the task: writes of a pass that read an older round are ignored.
+    round             BIGINT NOT NULL DEFAULT 0,
     created_at        BIGINT NOT NULL
 );
 CREATE INDEX bot_tasks_finished_idx ON bot_tasks (finished);
