@@ -23,7 +23,10 @@ fn spawn(bin: &str, args: &[&str], dir: &std::path::Path, si: &StandIn, name: &s
     Command::new(bin)
         .args(args)
         .env("AUTOSUB_DATA_DIR", dir.join("data"))
-        .env("AUTOSUB_DATABASE_URL", format!("sqlite:{}", dir.join("autosub.db").display()))
+        .env(
+            "AUTOSUB_DATABASE_URL",
+            format!("sqlite:{}", dir.join("autosub.db").display()),
+        )
         .env("AUTOSUB_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("AUTOSUB_TELEGRAM_TOKEN", TOKEN)
         .env("AUTOSUB_TELEGRAM_API_URL", si.url())
@@ -55,7 +58,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let bin = args.get(1).expect("usage: bot_load AUTOSUB_BIN serve|split [USERS] [SECONDS]").clone();
+    let bin = args
+        .get(1)
+        .expect("usage: bot_load AUTOSUB_BIN serve|split [USERS] [SECONDS]")
+        .clone();
     let mode = args.get(2).map_or("serve", String::as_str).to_owned();
     let users: i64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(200);
     let seconds: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(60);
@@ -96,7 +102,11 @@ fn main() {
         let start = rand() % window;
         let steps = if u % 10 == 0 { 5 } else { 4 };
         for k in 0..steps {
-            plan.push((Duration::from_millis(start + 1500 * k as u64), 10_000 + u, k));
+            plan.push((
+                Duration::from_millis(start + 1500 * k as u64),
+                10_000 + u,
+                k,
+            ));
         }
     }
     plan.sort();
@@ -110,7 +120,13 @@ fn main() {
         let id = match step {
             0 => si.send_text(&user, "/start"),
             1 => si.send_text(&user, "/me"),
-            2 => si.send_video(&user, sample.clone(), "clip.mp4", 11, Some("--translate en")),
+            2 => si.send_video(
+                &user,
+                sample.clone(),
+                "clip.mp4",
+                11,
+                Some("--translate en"),
+            ),
             3 => si.send_video(&user, sample.clone(), "clip.mp4", 11, None),
             _ => si.send_video(&user, sample.clone(), "clip.mp4", 11, Some("--vertical")),
         };

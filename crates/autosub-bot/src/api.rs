@@ -123,14 +123,21 @@ impl Telegram {
 
     /// Long-polls for updates after `offset` (which confirms every earlier one to Telegram).
     pub async fn get_updates(&self, offset: i64, timeout_s: u32) -> Result<Vec<Update>, TgError> {
-        self.long
+        let poll = self
+            .long
             .get_updates()
             .offset(i32::try_from(offset).unwrap_or(i32::MAX))
             .timeout(timeout_s)
             .limit(100)
-            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
-            .await
-            .map_err(|e| self.err(e))
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+        // A connection that died without a reset would wait forever: the server answers within `timeout_s`.
+        let limit = Duration::from_secs(u64::from(timeout_s) + 15);
+        match tokio::time::timeout(limit, poll).await {
+            Ok(r) => r.map_err(|e| self.err(e)),
+            Err(_) => Err(TgError::Network(format!(
+                "getUpdates: no answer in {limit:?}"
+            ))),
+        }
     }
 
     /// Sends a message; a flood wait is obeyed once (the answer a user waits for is not dropped).

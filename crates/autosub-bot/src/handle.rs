@@ -137,7 +137,7 @@ pub async fn handle_once(ctx: &Ctx, u: Update) -> Result<(), BotError> {
     let t0 = Instant::now();
     match u.kind {
         UpdateKind::Message(m) => on_message(ctx, id, &m).await?,
-        UpdateKind::CallbackQuery(q) => on_callback(ctx, &q).await?,
+        UpdateKind::CallbackQuery(q) => on_callback(ctx, id, &q).await?,
         _ => {}
     }
     ctx.store.bot_mark_update(id, now_ms()).await?;
@@ -542,26 +542,32 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
                 update_id: Some(update_id),
                 source: source.to_json(),
                 options: serde_json::to_string(&opts).unwrap_or_default(),
-                submitted,
+                // Submitted only once its message is known: the intake turns that message into the status message.
+                submitted: false,
             },
             now,
         )
         .await?;
-    if req.keyboard_message_id.is_some() {
-        return Ok(());
+    if req.keyboard_message_id.is_none() {
+        let tier = user.effective_tier(now);
+        let sent = if submitted {
+            ctx.tg.send(chat, &t(lang, "received", &[]), None).await
+        } else {
+            let kb = options::keyboard(lang, Some(req.id), &opts, false, tier);
+            ctx.tg.send(chat, &t(lang, "choose", &[]), Some(kb)).await
+        };
+        match sent {
+            Ok(mid) => ctx.store.bot_request_set_keyboard(req.id, mid).await?,
+            Err(e) => soft(Err(e))?,
+        }
     }
-    let tier = user.effective_tier(now);
-    let sent = if submitted {
-        ctx.tg.send(chat, &t(lang, "received", &[]), None).await
-    } else {
-        let kb = options::keyboard(lang, Some(req.id), &opts, false, tier);
-        ctx.tg.send(chat, &t(lang, "choose", &[]), Some(kb)).await
-    };
-    match sent {
-        Ok(mid) => ctx.store.bot_request_set_keyboard(req.id, mid).await?,
-        Err(e) => soft(Err(e))?,
-    }
-    if submitted {
+    if submitted
+        && req.status == RequestStatus::Draft
+        && ctx
+            .store
+            .bot_request_advance(req.id, uid, RequestStatus::Submitted, now)
+            .await?
+    {
         ctx.intake_wake.notify_one();
     }
     Ok(())
@@ -701,7 +707,7 @@ pub fn result_buttons(lang: Lang, task_id: i64, failed: bool) -> InlineKeyboardM
     task_buttons(lang, task_id, failed)
 }
 
-async fn on_callback(ctx: &Ctx, q: &CallbackQuery) -> Result<(), BotError> {
+async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(), BotError> {
     let uid = q.from.id.0 as i64;
     let lang = ctx.lang_of(uid, q.from.language_code.as_deref()).await;
     let answer = |text: Option<String>, alert: bool| async move {
@@ -851,13 +857,13 @@ async fn on_callback(ctx: &Ctx, q: &CallbackQuery) -> Result<(), BotError> {
                     let Some(r) = ctx.store.bot_request(bt.request_id).await? else {
                         return stale().await;
                     };
-                    let (req, _) = ctx
+                    let (req, inserted) = ctx
                         .store
                         .bot_request_insert(
                             &NewRequest {
                                 telegram_id: uid,
                                 chat_id: chat,
-                                update_id: None,
+                                update_id: Some(update_id),
                                 source: r.source.clone(),
                                 options: r.options.clone(),
                                 submitted: false,
@@ -865,11 +871,13 @@ async fn on_callback(ctx: &Ctx, q: &CallbackQuery) -> Result<(), BotError> {
                             now,
                         )
                         .await?;
-                    let opts: Options = serde_json::from_str(&r.options).unwrap_or_default();
-                    let kb = options::keyboard(lang, Some(req.id), &opts, false, tier);
-                    match ctx.tg.send(chat, &t(lang, "choose", &[]), Some(kb)).await {
-                        Ok(mid) => ctx.store.bot_request_set_keyboard(req.id, mid).await?,
-                        Err(e) => soft(Err(e))?,
+                    if inserted || req.keyboard_message_id.is_none() {
+                        let opts: Options = serde_json::from_str(&r.options).unwrap_or_default();
+                        let kb = options::keyboard(lang, Some(req.id), &opts, false, tier);
+                        match ctx.tg.send(chat, &t(lang, "choose", &[]), Some(kb)).await {
+                            Ok(mid) => ctx.store.bot_request_set_keyboard(req.id, mid).await?,
+                            Err(e) => soft(Err(e))?,
+                        }
                     }
                     answer(None, false).await
                 }
