@@ -1344,6 +1344,22 @@ fn doctor(models_dir: &Path) -> Result<u8> {
             out!("{:<10} INVALID: {e}", "service");
         }
     }
+    // The bot's, when a token is set (the token itself never printed).
+    if std::env::var("AUTOSUB_TELEGRAM_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
+        match autosub_bot::BotConfig::from_env() {
+            Ok(cfg) => {
+                for (var, value) in cfg.describe() {
+                    out!("{:<10} {var}={value}", "bot");
+                }
+            }
+            Err(e) => {
+                missing += 1;
+                out!("{:<10} INVALID: {e}", "bot");
+            }
+        }
+    } else {
+        out!("{:<10} off (AUTOSUB_TELEGRAM_TOKEN is not set)", "bot");
+    }
     Ok(if missing == 0 {
         exit::OK
     } else {

@@ -383,6 +383,49 @@ fn the_configuration_is_checked_once_and_printed_with_secrets_masked() {
         d.stdout
     );
     assert!(d.stdout.contains("AUTOSUB_WORKERS=1"), "{}", d.stdout);
+    assert!(
+        d.stdout.contains("off (AUTOSUB_TELEGRAM_TOKEN is not set)"),
+        "{}",
+        d.stdout
+    );
+    // The bot's settings: the token never printed; a missing or malformed one refused, naming the variable.
+    let token = "4839574812:AAE_doctor-TOKEN_0123456789abcdefghijk";
+    let d = run(
+        &[
+            ("AUTOSUB_TELEGRAM_TOKEN", token),
+            ("AUTOSUB_ADMINS", "7, 8"),
+        ],
+        &["doctor"],
+    );
+    assert!(
+        d.stdout.contains("AUTOSUB_TELEGRAM_TOKEN=set (hidden)")
+            && d.stdout.contains("AUTOSUB_ADMINS=7,8")
+            && !d.stdout.contains("AAE_doctor"),
+        "{}",
+        d.stdout
+    );
+    let none = run(&[], &["bot"]);
+    assert_eq!(none.code, 3, "{}", none.stderr);
+    assert!(
+        none.stderr.contains("AUTOSUB_TELEGRAM_TOKEN is not set"),
+        "{}",
+        none.stderr
+    );
+    let bad_admins = run(
+        &[("AUTOSUB_TELEGRAM_TOKEN", token), ("AUTOSUB_ADMINS", "me")],
+        &["bot"],
+    );
+    assert_eq!(bad_admins.code, 3, "{}", bad_admins.stderr);
+    assert!(
+        bad_admins.stderr.contains("AUTOSUB_ADMINS: \"me\""),
+        "{}",
+        bad_admins.stderr
+    );
+    assert!(
+        !bad_admins.stderr.contains("AAE_doctor"),
+        "{}",
+        bad_admins.stderr
+    );
     let bad = run(&[("AUTOSUB_WORKERS", "many")], &["worker"]);
     assert_eq!(bad.code, 3, "{}", bad.stderr);
     assert!(
