@@ -530,6 +530,17 @@ fn bot_two_workers_and_billing_on_postgres_survive_sigkill_and_deliver_exactly_o
     let w1 = spawn(&mut s, "w1", &["worker", "--concurrency", "1"], &[]);
     spawn(&mut s, "w2", &["worker", "--concurrency", "1"], &[]);
     spawn(&mut s, "billing", &["billing"], &[]);
+    // Both workers up before the two tasks exist, so that each takes one (w1 is the one killed).
+    let t1 = Instant::now();
+    while !(s.log("w1").contains("worker started") && s.log("w2").contains("worker started")) {
+        assert!(
+            t1.elapsed() < SHORT,
+            "workers did not start\n{}\n{}",
+            s.log("w1"),
+            s.log("w2")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let store = s.store();
     let users: Vec<TgUser> = (301..=304).map(|id| TgUser::new(id, "en")).collect();
     si.send_video(&users[0], sample(), "one.mp4", 11, Some("--vertical"));
