@@ -188,17 +188,7 @@ pub(crate) fn duration_text(lang: Lang, s: u32) -> String {
 
 /// "2026-12-31" for a time in ms (UTC).
 pub fn date_utc(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = autosub_store::utc_date(ms);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
@@ -284,28 +274,23 @@ pub fn refusal_text(lang: Lang, r: &policy::Refusal) -> String {
             tier,
             lift,
         } => {
-            let base = [
+            let (lift, more) = lift
+                .map(|(l, m)| (plan_name(lang, l), duration_text(lang, m)))
+                .unwrap_or_default();
+            let key = if lift.is_empty() {
+                "refuse_too_long"
+            } else {
+                "refuse_too_long_lift"
+            };
+            let args = [
                 ("duration", duration_text(lang, *duration_s)),
                 ("plan", plan_name(lang, *tier)),
                 ("max", duration_text(lang, *max_s)),
+                ("lift", lift),
+                ("more", more),
             ];
-            match lift {
-                Some((l, more)) => {
-                    let args = [
-                        ("duration", base[0].1.as_str()),
-                        ("plan", base[1].1.as_str()),
-                        ("max", base[2].1.as_str()),
-                        ("lift", &plan_name(lang, *l)),
-                        ("more", &duration_text(lang, *more)),
-                    ];
-                    t(lang, "refuse_too_long_lift", &args)
-                }
-                None => {
-                    let args: Vec<(&str, &str)> =
-                        base.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    t(lang, "refuse_too_long", &args)
-                }
-            }
+            let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            t(lang, key, &args)
         }
         Refusal::TooBig { size, max, tier } => t(
             lang,
@@ -337,7 +322,7 @@ pub(crate) fn check(
     policy::apply_tier(&mut job, tier, Some(user), source.declared(), now)
 }
 
-/// The source of a message's media, or `Err(text)` when it holds media the bot cannot take.
+/// The source of a message's media; `None` when it holds none the bot takes.
 fn media_of(m: &Message) -> Option<Source> {
     if let Some(v) = m.video() {
         return Some(Source::Telegram {
@@ -461,8 +446,12 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
             now,
         )
         .await?;
-    ctx.store.bot_chat_touch(uid, chat, now).await?;
-    let lang = ctx.lang_of(uid, from.language_code.as_deref()).await;
+    // One read of the user's bot state serves the language and the /settings defaults.
+    let chat_state = ctx.store.bot_chat_touch(uid, chat, now).await?;
+    let lang = match chat_state.lang.as_deref() {
+        Some(l) => Lang::from_code(Some(l)),
+        None => Lang::from_code(from.language_code.as_deref()),
+    };
     match verdict {
         FloodVerdict::Ok => {}
         FloodVerdict::Warn => return say(ctx, chat, &t(lang, "flood", &[])).await,
@@ -515,12 +504,7 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
             return say(ctx, chat, &t(lang, "refuse_link", &[("reason", reason)])).await;
         }
     }
-    let settings: Options = ctx
-        .store
-        .bot_chat(uid)
-        .await?
-        .and_then(|c| serde_json::from_str(&c.settings).ok())
-        .unwrap_or_default();
+    let settings: Options = serde_json::from_str(&chat_state.settings).unwrap_or_default();
     let submitted = parsed.options.is_some();
     let opts = parsed.options.unwrap_or(settings);
     if submitted {
@@ -687,7 +671,8 @@ async fn command(
     }
 }
 
-fn task_buttons(lang: Lang, task_id: i64, failed: bool) -> InlineKeyboardMarkup {
+/// The buttons under a result: re-run with other options (and retry, for a failure).
+pub fn result_buttons(lang: Lang, task_id: i64, failed: bool) -> InlineKeyboardMarkup {
     let mut row = vec![];
     if failed {
         row.push(InlineKeyboardButton::callback(
@@ -700,11 +685,6 @@ fn task_buttons(lang: Lang, task_id: i64, failed: bool) -> InlineKeyboardMarkup 
         Press::Rerun(task_id).data(),
     ));
     InlineKeyboardMarkup::new(vec![row])
-}
-
-/// The buttons under a result: re-run with other options (and retry, for a failure).
-pub fn result_buttons(lang: Lang, task_id: i64, failed: bool) -> InlineKeyboardMarkup {
-    task_buttons(lang, task_id, failed)
 }
 
 async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(), BotError> {
@@ -753,7 +733,7 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             let probe_src = source
                 .clone()
                 .unwrap_or(Source::Link { url: String::new() });
-            let mut job = options::to_job(
+            let job = options::to_job(
                 &opts,
                 autosub_core::job::JobInput::File {
                     path: "input".into(),
@@ -763,7 +743,6 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             if let Err(r) = policy::check_features(&job, tier) {
                 return answer(Some(refusal_text(lang, &r)), true).await;
             }
-            job.limits = Default::default();
             if opts != before {
                 let json = serde_json::to_string(&opts).unwrap_or_default();
                 match draft {

@@ -321,15 +321,10 @@ async fn take(ctx: &Ctx, r: &BotRequest, lang: Lang) -> Result<Outcome, Transien
     let id = match ctx.store.enqueue(&task, now).await {
         Ok(id) => id,
         Err(StoreError::QuotaExceeded { .. }) => {
-            let refusal = policy::Refusal::DailyLimit {
-                limit: tier.limits().tasks_per_day,
-                tier,
-                lift: autosub_store::Tier::ALL
-                    .into_iter()
-                    .find(|x| x.limits().tasks_per_day > tier.limits().tasks_per_day)
-                    .map(|x| (x, x.limits().tasks_per_day)),
-            };
-            return Ok(Outcome::Refused(refusal_text(lang, &refusal)));
+            return Ok(Outcome::Refused(refusal_text(
+                lang,
+                &policy::daily_limit(tier),
+            )));
         }
         Err(e) => return Err(e.into()),
     };

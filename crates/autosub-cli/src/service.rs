@@ -357,19 +357,8 @@ pub fn billing_cmd() -> Result<u8> {
 
 /// `2026-12-04T15:30:00Z` from milliseconds since the epoch.
 fn iso(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = autosub_store::utc_date(ms);
+    let rem = ms.div_euclid(1000).rem_euclid(86_400);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
@@ -487,11 +476,8 @@ pub fn submit_cmd(
             ..Default::default()
         };
         let id = match store.enqueue(&task, now).await {
-            Err(autosub_store::StoreError::QuotaExceeded { limit }) => {
-                return Err(bad(format!(
-                    "today's {limit} tasks of the {} plan are used (the count starts again at midnight UTC)",
-                    tier.as_str().to_uppercase()
-                )))
+            Err(autosub_store::StoreError::QuotaExceeded { .. }) => {
+                return Err(bad(policy::daily_limit(tier).to_string()))
             }
             r => r?,
         };

@@ -503,6 +503,16 @@ fn refusals_admin_commands_flood_flood_control_and_forged_buttons() {
     ))
     .unwrap();
     wait_text(&si, ADMIN, "disk almost full", SHORT);
+    // /logs lists it too.
+    si.send_text(&admin, "/logs 5");
+    si.wait_until(SHORT, |c| {
+        texts(c, ADMIN)
+            .iter()
+            // The alert says it too; the /logs answer is the one that starts with the date.
+            .filter(|t| t.starts_with("20") && t.contains("ERROR [test] disk almost full"))
+            .count()
+            == 1
+    });
     no_secret_in(&s.log("serve"));
 }
 

@@ -119,6 +119,18 @@ pub fn job_limits(tier: Tier) -> JobLimits {
     }
 }
 
+/// The refusal for a user who has used the tier's tasks of the day (also what a front end says when the store's
+/// in-transaction count refuses).
+pub fn daily_limit(tier: Tier) -> Refusal {
+    let l = tier.limits();
+    Refusal::DailyLimit {
+        limit: l.tasks_per_day,
+        tier,
+        lift: lifted_by(tier, |x| x.tasks_per_day > l.tasks_per_day)
+            .map(|t| (t, t.limits().tasks_per_day)),
+    }
+}
+
 /// Refuses the features of `job` that `tier` lacks (translation, voice-over, styles other than the defaults).
 pub fn check_features(job: &Job, tier: Tier) -> Result<(), Refusal> {
     let l = tier.limits();
@@ -157,12 +169,7 @@ pub fn apply_tier(
         }
         let today = u.tasks_today_at(now);
         if today >= i64::from(l.tasks_per_day) {
-            return Err(Refusal::DailyLimit {
-                limit: l.tasks_per_day,
-                tier,
-                lift: lifted_by(tier, |x| x.tasks_per_day > l.tasks_per_day)
-                    .map(|t| (t, t.limits().tasks_per_day)),
-            });
+            return Err(daily_limit(tier));
         }
     }
     check_features(job, tier)?;

@@ -89,7 +89,7 @@ pub use queue::{
     RescueOutcome, Rescued, TaskRow, TaskStatus,
 };
 pub use store::{
-    now_ms, utc_day, Backend, Level, LogRow, NewPayment, Payment, PaymentPeriod, PaymentStatus,
-    Store, StoreOptions, UnknownValue, User,
+    now_ms, utc_date, utc_day, Backend, Level, LogRow, NewPayment, Payment, PaymentPeriod,
+    PaymentStatus, Store, StoreOptions, UnknownValue, User,
 };
 pub use tiers::{effective_tier, Tier, TierLimits};

@@ -34,6 +34,19 @@ pub fn utc_day(now: i64) -> i64 {
     now.div_euclid(DAY_MS)
 }
 
+/// The UTC calendar date `(year, month, day)` of a time in ms (Howard Hinnant's civil_from_days).
+pub fn utc_date(now: i64) -> (i64, i64, i64) {
+    let z = utc_day(now) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// Which database a [`Store`] talks to. Only the few statements whose SQL differs (the claim's
 /// row lock, how a write transaction begins) look at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
