@@ -11,44 +11,7 @@
 //! The token is kept in a [`Secret`]: its `Debug` and `Display` print a mask, and every error that leaves the
 //! Telegram client is scrubbed of it.
 
-use std::fmt;
-
-pub use autosub_service::config::ConfigError;
-
-/// A value that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-
-    /// The value itself, for the one place that needs it (the Telegram client).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Removes every occurrence of the secret from `text`.
-    pub fn scrub(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            return text.to_owned();
-        }
-        text.replace(&self.0, "<redacted>")
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use autosub_service::config::{ConfigError, Secret};
 
 /// The default Bot API server.
 pub const CLOUD_API_URL: &str = "https://api.telegram.org";

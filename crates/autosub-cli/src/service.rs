@@ -172,6 +172,7 @@ async fn stopped(mut stop: watch::Receiver<Stop>) {
 fn worker(cfg: &Config, store: Store, models_dir: &Path, concurrency: usize) -> Result<Worker> {
     let env = job_env(models_dir, true, true)?;
     let mut opts = WorkerOptions::new(cfg.data_dir.clone(), concurrency, cfg.lease);
+    opts.subscriptions_every = cfg.subscription_sweep;
     if let Ok(id) = std::env::var("AUTOSUB_WORKER_ID") {
         opts.id = id;
     }

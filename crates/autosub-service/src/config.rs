@@ -8,11 +8,48 @@
 //! | `AUTOSUB_HTTP_ADDR` | `127.0.0.1:8080` |
 //! | `AUTOSUB_PUBLIC_URL` | none (the address users reach the HTTP server at: download links, payment returns) |
 //! | `AUTOSUB_LEASE_SECS` | 30 (a worker silent this long is presumed dead and its task rescued) |
+//! | `AUTOSUB_SUBSCRIPTION_SWEEP_SECS` | 3600 (how often ended paid tiers are moved to FREE and reminders written) |
 
 use autosub_store::{mask_url, Store};
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// A value that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The value itself, for the one place that needs it (the client that sends it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Removes every occurrence of the secret from `text`.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            return text.to_owned();
+        }
+        text.replace(&self.0, "<redacted>")
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
 
 /// A variable that is set but unusable.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +69,7 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub public_url: Option<String>,
     pub lease: Duration,
+    pub subscription_sweep: Duration,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -98,6 +136,20 @@ impl Config {
                     })?,
             ),
         };
+        let subscription_sweep = match var("AUTOSUB_SUBSCRIPTION_SWEEP_SECS") {
+            None => Duration::from_secs(3600),
+            Some(v) => Duration::from_secs(
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=86_400).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "AUTOSUB_SUBSCRIPTION_SWEEP_SECS",
+                            format!("{v:?} is not a number of seconds from 1 to 86400"),
+                        )
+                    })?,
+            ),
+        };
         let database_url = var("AUTOSUB_DATABASE_URL");
         if let Some(u) = &database_url {
             if !(u.starts_with("sqlite:")
@@ -119,6 +171,7 @@ impl Config {
             http_addr,
             public_url,
             lease,
+            subscription_sweep,
         })
     }
 
@@ -153,6 +206,10 @@ impl Config {
                     .unwrap_or_else(|| "(not set)".into()),
             ),
             ("AUTOSUB_LEASE_SECS", self.lease.as_secs().to_string()),
+            (
+                "AUTOSUB_SUBSCRIPTION_SWEEP_SECS",
+                self.subscription_sweep.as_secs().to_string(),
+            ),
         ]
     }
 }

@@ -27,6 +27,9 @@ use tokio::task::JoinSet;
 pub const KINDS: &[&str] = &["process", "sleep"];
 
 /// How a worker behaves.
+/// Users are reminded this long before their paid tier ends.
+pub const REMIND_BEFORE_MS: i64 = 3 * 86_400_000;
+
 #[derive(Clone, Debug)]
 pub struct WorkerOptions {
     /// Names this worker in leases and logs (`host-pid`).
@@ -46,6 +49,9 @@ pub struct WorkerOptions {
     pub janitor_every: Duration,
     /// Task folders are kept this long after the task ends.
     pub retention: Duration,
+    /// How often paid tiers that ended are moved to FREE and their users told (one worker per period does it,
+    /// whichever claims the `subscriptions` schedule first; users whose tier ends within 3 days are reminded).
+    pub subscriptions_every: Duration,
     /// `$AUTOSUB_DATA_DIR`: task folders live in its `storage/`.
     pub data_dir: PathBuf,
 }
@@ -61,6 +67,7 @@ impl WorkerOptions {
             rescue_every: (lease / 2).max(Duration::from_secs(1)),
             janitor_every: Duration::from_secs(600),
             retention: Duration::from_secs(24 * 3600),
+            subscriptions_every: Duration::from_secs(3600),
             data_dir,
         }
     }
@@ -359,10 +366,14 @@ impl Worker {
             tokio::spawn(async move {
                 let mut rescue = tokio::time::interval(me.opts.rescue_every);
                 let mut janitor = tokio::time::interval(me.opts.janitor_every);
+                // Looks often, runs once per period: the schedule in the database says whose turn it is.
+                let mut subscriptions =
+                    tokio::time::interval(me.opts.subscriptions_every.min(Duration::from_secs(30)));
                 loop {
                     tokio::select! {
                         _ = rescue.tick() => me.rescue().await,
                         _ = janitor.tick() => me.janitor().await,
+                        _ = subscriptions.tick() => me.subscriptions().await,
                     }
                 }
             })
@@ -467,6 +478,32 @@ impl Worker {
             }
             Ok(_) => {}
             Err(e) => tracing::error!("storage janitor failed: {e}"),
+        }
+    }
+
+    /// The subscription sweep, when this worker claims the period's run.
+    async fn subscriptions(&self) {
+        let now = autosub_store::now_ms();
+        let period = self.opts.subscriptions_every.as_millis() as i64;
+        match self
+            .store
+            .claim_schedule("subscriptions", now, period)
+            .await
+        {
+            Ok(true) => match self.store.sweep_subscriptions(now, REMIND_BEFORE_MS).await {
+                Ok(s) => {
+                    if s.expired + s.warned > 0 {
+                        tracing::info!(
+                            expired = s.expired,
+                            reminded = s.warned,
+                            "subscriptions swept"
+                        );
+                    }
+                }
+                Err(e) => tracing::error!("subscription sweep failed: {e}"),
+            },
+            Ok(false) => {}
+            Err(e) => tracing::error!("subscription schedule: {e}"),
         }
     }
 

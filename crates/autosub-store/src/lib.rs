@@ -76,12 +76,16 @@
 //! failing with "database is locked". On Postgres claims use `FOR UPDATE SKIP LOCKED`, so
 //! workers never wait on each other's picks.
 
+pub mod billing;
 pub mod bot;
 pub mod error;
 pub mod queue;
 pub mod store;
 pub mod tiers;
 
+pub use billing::{
+    utc_month_start, Activation, DayValues, NewPayment, Notice, Payment, Revenue, Revocation, Sweep,
+};
 pub use bot::{BotChat, BotRequest, BotStats, BotTask, Broadcast, NewRequest, RequestStatus};
 pub use error::{mask_url, Result, StoreError};
 pub use queue::{
@@ -89,7 +93,7 @@ pub use queue::{
     RescueOutcome, Rescued, TaskRow, TaskStatus,
 };
 pub use store::{
-    now_ms, utc_date, utc_day, Backend, Level, LogRow, NewPayment, Payment, PaymentPeriod,
-    PaymentStatus, Store, StoreOptions, UnknownValue, User,
+    now_ms, utc_date, utc_day, Backend, Level, LogRow, PaymentPeriod, PaymentStatus, Store,
+    StoreOptions, UnknownValue, User,
 };
 pub use tiers::{effective_tier, Tier, TierLimits};

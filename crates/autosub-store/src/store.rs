@@ -150,7 +150,7 @@ fn parse_url(url: &str) -> Result<Target> {
 /// migrator, so no `macros` feature (and no proc-macro build) is needed; sqlx records them in
 /// `_sqlx_migrations` with a checksum, exactly as `sqlx::migrate!` would.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(i64, &str, &str); 2] = match backend {
+    let files: [(i64, &str, &str); 3] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -158,6 +158,11 @@ fn migrator(backend: Backend) -> Migrator {
                 include_str!("../migrations/sqlite/0001_init.sql"),
             ),
             (2, "bot", include_str!("../migrations/sqlite/0002_bot.sql")),
+            (
+                3,
+                "billing",
+                include_str!("../migrations/sqlite/0003_billing.sql"),
+            ),
         ],
         Backend::Postgres => [
             (
@@ -169,6 +174,11 @@ fn migrator(backend: Backend) -> Migrator {
                 2,
                 "bot",
                 include_str!("../migrations/postgres/0002_bot.sql"),
+            ),
+            (
+                3,
+                "billing",
+                include_str!("../migrations/postgres/0003_billing.sql"),
             ),
         ],
     };
@@ -518,44 +528,6 @@ impl Store {
         Ok(())
     }
 
-    // -------------------------------------------------------------------------- payments
-
-    /// Records a payment; returns its id. A duplicate `external_id` is a database error
-    /// (the provider's id is unique, which makes webhook replays harmless to detect).
-    pub async fn insert_payment(&self, payment: &NewPayment, now: i64) -> Result<i64> {
-        let id = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO payments \
-               (user_id, amount, currency, tier, period, status, external_id, payload, \
-                created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
-        )
-        .bind(payment.user_id)
-        .bind(payment.amount)
-        .bind(payment.currency.as_str())
-        .bind(payment.tier.as_str())
-        .bind(payment.period.as_str())
-        .bind(payment.status.as_str())
-        .bind(payment.external_id.as_deref())
-        .bind(payment.payload.as_deref())
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
-    }
-
-    /// The payment the provider knows as `external_id`.
-    pub async fn get_payment_by_external_id(&self, external_id: &str) -> Result<Option<Payment>> {
-        let row = sqlx::query(
-            "SELECT id, user_id, amount, currency, tier, period, status, external_id, payload, \
-                    created_at, updated_at \
-             FROM payments WHERE external_id = $1",
-        )
-        .bind(external_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(payment_from_row).transpose()
-    }
-
     // ------------------------------------------------------------------------------ logs
 
     /// Appends a row to `system_logs`, the operator-facing journal.
@@ -770,55 +742,6 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
         tasks_day: row.try_get("tasks_day")?,
         tasks_total: row.try_get("tasks_total")?,
         banned: get_bool(row, "banned")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-/// A payment to record with [`Store::insert_payment`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewPayment {
-    /// `users.id` (not the Telegram id).
-    pub user_id: i64,
-    /// Amount in whole roubles.
-    pub amount: i64,
-    pub currency: String,
-    pub tier: Tier,
-    pub period: PaymentPeriod,
-    pub status: PaymentStatus,
-    /// The provider's id of the payment; unique.
-    pub external_id: Option<String>,
-    /// The provider's raw notification (JSON text), kept for disputes.
-    pub payload: Option<String>,
-}
-
-/// A row of `payments`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Payment {
-    pub id: i64,
-    pub user_id: i64,
-    pub amount: i64,
-    pub currency: String,
-    pub tier: Tier,
-    pub period: PaymentPeriod,
-    pub status: PaymentStatus,
-    pub external_id: Option<String>,
-    pub payload: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-fn payment_from_row(row: &AnyRow) -> Result<Payment> {
-    Ok(Payment {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        amount: row.try_get("amount")?,
-        currency: row.try_get("currency")?,
-        tier: parse_tier(&row.try_get::<String, _>("tier")?)?,
-        period: parse_enum(&row.try_get::<String, _>("period")?)?,
-        status: parse_enum(&row.try_get::<String, _>("status")?)?,
-        external_id: row.try_get("external_id")?,
-        payload: row.try_get("payload")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

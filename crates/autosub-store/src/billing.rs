@@ -1,0 +1,749 @@
+//! Payments, subscriptions and notices.
+//!
+//! A payment's state changes and what it does to its user happen in ONE transaction each: confirming marks the
+//! payment confirmed only if it was not, extends the user's tier, records what was granted (for a chargeback) and
+//! writes the user's notice, all or nothing. A replay finds the payment already confirmed and changes nothing.
+//! See docs/BILLING.md for the state machine.
+//!
+//! Notices are messages for users written by processes that do not talk to Telegram (billing, workers); the bot
+//! sends each once. Schedules let any number of processes share a periodic job: the one that moves a schedule's
+//! `next_run_at` first runs it for that period.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use crate::error::{Result, StoreError};
+use crate::store::{
+    insert_log, parse_enum, parse_tier, user_from_row, Level, PaymentPeriod, PaymentStatus, Store,
+    User, DAY_MS, USER_COLUMNS,
+};
+use crate::tiers::Tier;
+
+/// A payment to record with [`Store::insert_payment`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPayment {
+    /// `users.id` (not the Telegram id).
+    pub user_id: i64,
+    /// Amount in whole roubles.
+    pub amount: i64,
+    pub currency: String,
+    pub tier: Tier,
+    pub period: PaymentPeriod,
+    pub status: PaymentStatus,
+    /// The provider's id of the payment; unique.
+    pub external_id: Option<String>,
+    /// What was sent to the provider to tie the payment to its user and plan (JSON text).
+    pub payload: Option<String>,
+    /// The request (button press) that asked for it; unique, so a redelivered press finds this payment.
+    pub request_key: Option<String>,
+    /// The provider's payment page.
+    pub redirect_url: Option<String>,
+    /// When the provider stops accepting the payment.
+    pub expires_at: Option<i64>,
+}
+
+/// A row of `payments`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Payment {
+    pub id: i64,
+    pub user_id: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub tier: Tier,
+    pub period: PaymentPeriod,
+    pub status: PaymentStatus,
+    pub external_id: Option<String>,
+    pub payload: Option<String>,
+    pub request_key: Option<String>,
+    pub redirect_url: Option<String>,
+    pub expires_at: Option<i64>,
+    pub confirmed_at: Option<i64>,
+    /// The tier whose time confirming extended, and by how much (ms); a chargeback takes it back.
+    pub granted_tier: Option<Tier>,
+    pub granted_ms: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const PAYMENT_COLUMNS: &str = "id, user_id, amount, currency, tier, period, status, external_id, payload, \
+    request_key, redirect_url, expires_at, confirmed_at, granted_tier, granted_ms, created_at, updated_at";
+
+fn payment_from_row(row: &AnyRow) -> Result<Payment> {
+    Ok(Payment {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        amount: row.try_get("amount")?,
+        currency: row.try_get("currency")?,
+        tier: parse_tier(&row.try_get::<String, _>("tier")?)?,
+        period: parse_enum(&row.try_get::<String, _>("period")?)?,
+        status: parse_enum(&row.try_get::<String, _>("status")?)?,
+        external_id: row.try_get("external_id")?,
+        payload: row.try_get("payload")?,
+        request_key: row.try_get("request_key")?,
+        redirect_url: row.try_get("redirect_url")?,
+        expires_at: row.try_get("expires_at")?,
+        confirmed_at: row.try_get("confirmed_at")?,
+        granted_tier: row
+            .try_get::<Option<String>, _>("granted_tier")?
+            .as_deref()
+            .map(parse_tier)
+            .transpose()?,
+        granted_ms: row.try_get("granted_ms")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// What one day of each paid tier is worth (its monthly price over the month's days): time moves between tiers
+/// at equal value. Upgrading PRO -> CREATOR with 20 PRO days left at 299 and 599 RUB a month gives
+/// 20 * 299/599 = 9.98 CREATOR days on top of the new period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayValues {
+    pub pro: f64,
+    pub creator: f64,
+}
+
+impl DayValues {
+    fn of(&self, tier: Tier) -> f64 {
+        match tier {
+            Tier::Free => 0.0,
+            Tier::Pro => self.pro,
+            Tier::Creator => self.creator,
+        }
+    }
+
+    /// `ms` of tier `from` expressed as time of tier `to`.
+    pub fn convert(&self, ms: i64, from: Tier, to: Tier) -> i64 {
+        let (a, b) = (self.of(from), self.of(to));
+        if from == to || a <= 0.0 || b <= 0.0 {
+            return if from == to { ms } else { 0 };
+        }
+        (ms as f64 * a / b).round() as i64
+    }
+}
+
+/// The result of [`Store::confirm_payment`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Activation {
+    /// This call confirmed the payment: the user as extended, the payment as recorded.
+    Activated { user: User, payment: Payment },
+    /// Nothing changed: the payment was already in this state (a replay, or confirmed by another process).
+    Unchanged(PaymentStatus),
+}
+
+/// The result of [`Store::chargeback_payment`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Revocation {
+    /// This call marked the payment charged back and took back what it granted (the user as now).
+    Revoked {
+        user: User,
+        payment: Payment,
+    },
+    Unchanged(PaymentStatus),
+}
+
+/// A message for a user, sent by the bot once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notice {
+    pub id: i64,
+    pub telegram_id: i64,
+    /// `tier_active`, `tier_expiring`, `tier_expired`, `tier_revoked`.
+    pub kind: String,
+    /// JSON object of the values the text needs (`tier`, `until` in ms).
+    pub args: String,
+    pub created_at: i64,
+}
+
+/// What one [`Store::sweep_subscriptions`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Sweep {
+    /// Users moved to FREE (each told once).
+    pub expired: usize,
+    /// Users told their tier ends within the warning window (each expiry once).
+    pub warned: usize,
+}
+
+/// Payments confirmed in a period (charged back ones excluded).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Revenue {
+    pub payments: i64,
+    /// Whole roubles.
+    pub amount: i64,
+}
+
+async fn add_notice(
+    conn: &mut AnyConnection,
+    telegram_id: i64,
+    kind: &str,
+    args: &serde_json::Value,
+    dedup_key: &str,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO notices (telegram_id, kind, args, dedup_key, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(telegram_id)
+    .bind(kind)
+    .bind(args.to_string())
+    .bind(dedup_key)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn tier_name(t: Tier) -> String {
+    t.as_str().to_ascii_uppercase()
+}
+
+impl Store {
+    /// Records a payment; returns its id. A duplicate `external_id` or `request_key` is
+    /// [`StoreError::Database`] (use [`Store::payment_by_request_key`] to find the first).
+    pub async fn insert_payment(&self, p: &NewPayment, now: i64) -> Result<i64> {
+        let id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO payments \
+               (user_id, amount, currency, tier, period, status, external_id, payload, request_key, \
+                redirect_url, expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+        )
+        .bind(p.user_id)
+        .bind(p.amount)
+        .bind(p.currency.as_str())
+        .bind(p.tier.as_str())
+        .bind(p.period.as_str())
+        .bind(p.status.as_str())
+        .bind(p.external_id.as_deref())
+        .bind(p.payload.as_deref())
+        .bind(p.request_key.as_deref())
+        .bind(p.redirect_url.as_deref())
+        .bind(p.expires_at)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn payment_where(&self, condition: &str, value: &str) -> Result<Option<Payment>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {condition} = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(payment_from_row).transpose()
+    }
+
+    /// The payment the provider knows as `external_id`.
+    pub async fn get_payment_by_external_id(&self, external_id: &str) -> Result<Option<Payment>> {
+        self.payment_where("external_id", external_id).await
+    }
+
+    /// The payment asked for by the request `key`.
+    pub async fn payment_by_request_key(&self, key: &str) -> Result<Option<Payment>> {
+        self.payment_where("request_key", key).await
+    }
+
+    /// A pending payment of this user for this plan that the provider still accepts at `now + margin_ms`:
+    /// pressing the same plan again sends its link instead of opening another payment.
+    pub async fn open_payment(
+        &self,
+        user_id: i64,
+        tier: Tier,
+        period: PaymentPeriod,
+        at: i64,
+    ) -> Result<Option<Payment>> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE user_id = $1 AND tier = $2 AND period = $3 \
+             AND status = 'pending' AND redirect_url IS NOT NULL AND expires_at > $4 ORDER BY id DESC LIMIT 1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(tier.as_str())
+            .bind(period.as_str())
+            .bind(at)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(payment_from_row).transpose()
+    }
+
+    /// A user's payments, newest first.
+    pub async fn user_payments(&self, user_id: i64, limit: i64) -> Result<Vec<Payment>> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(limit.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(payment_from_row).collect()
+    }
+
+    /// Pending payments the provider no longer accepts at `now` (to be checked once and closed).
+    pub async fn payments_past_expiry(&self, now: i64, limit: i64) -> Result<Vec<Payment>> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'pending' AND expires_at <= $1 \
+             ORDER BY id LIMIT $2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(payment_from_row).collect()
+    }
+
+    /// Confirms the payment `external_id` and gives its user `days` of its tier, in one transaction, once.
+    ///
+    /// The time is added from the current expiry when the user's paid tier is still running, else from `now`.
+    /// Buying a higher tier than the running one converts the remaining time into the new tier at equal value
+    /// (`values`); buying a lower one while a higher one runs adds the bought time to the higher tier, converted
+    /// the same way. A tier granted without end stays without end when the same tier is bought. Also writes the
+    /// user's `tier_active` notice and an INFO log row. Any state but `confirmed` and `chargebacked` may be
+    /// confirmed (a payment that expired or was cancelled here, then paid after all, still activates).
+    pub async fn confirm_payment(
+        &self,
+        external_id: &str,
+        days: i64,
+        values: DayValues,
+        now: i64,
+    ) -> Result<Activation> {
+        if days <= 0 {
+            return Err(StoreError::InvalidInput(format!(
+                "a payment granting {days} days"
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE external_id = $1{}",
+            self.for_update()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(external_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("payment {external_id}")))?;
+        let payment = payment_from_row(&row)?;
+        if matches!(
+            payment.status,
+            PaymentStatus::Confirmed | PaymentStatus::Chargebacked
+        ) {
+            return Ok(Activation::Unchanged(payment.status));
+        }
+        if !payment.tier.is_paid() {
+            return Err(StoreError::InvalidInput(format!(
+                "payment {} is for the free tier",
+                payment.id
+            )));
+        }
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1{}",
+            self.for_update()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(payment.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let user = user_from_row(&row)?;
+        let bought = days.saturating_mul(DAY_MS);
+        let running = user.effective_tier(now);
+        let (tier, expires_at, granted_tier, granted_ms) = if !running.is_paid() {
+            (payment.tier, Some(now + bought), payment.tier, bought)
+        } else if running == payment.tier {
+            match user.tier_expires_at {
+                None => (running, None, running, 0),
+                Some(at) => (running, Some(at + bought), running, bought),
+            }
+        } else if running < payment.tier {
+            let left = user.tier_expires_at.map_or(0, |at| at - now);
+            let carried = values.convert(left, running, payment.tier);
+            (
+                payment.tier,
+                Some(now + bought + carried),
+                payment.tier,
+                bought,
+            )
+        } else {
+            let added = values.convert(bought, payment.tier, running);
+            match user.tier_expires_at {
+                None => (running, None, running, 0),
+                Some(at) => (running, Some(at + added), running, added),
+            }
+        };
+        sqlx::query(
+            "UPDATE payments SET status = 'confirmed', confirmed_at = $2, granted_tier = $3, granted_ms = $4, \
+             updated_at = $2 WHERE id = $1",
+        )
+        .bind(payment.id)
+        .bind(now)
+        .bind(granted_tier.as_str())
+        .bind(granted_ms)
+        .execute(&mut *tx)
+        .await?;
+        let sql = format!(
+            "UPDATE users SET tier = $2, tier_expires_at = $3, updated_at = $4 WHERE id = $1 RETURNING {USER_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(user.id)
+            .bind(tier.as_str())
+            .bind(expires_at)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        let user = user_from_row(&row)?;
+        add_notice(
+            &mut tx,
+            user.telegram_id,
+            "tier_active",
+            &serde_json::json!({"tier": tier.as_str(), "until": expires_at, "payment": payment.id}),
+            &format!("payment:{}:confirmed", payment.id),
+            now,
+        )
+        .await?;
+        let message = format!(
+            "payment {} ({} {} {}, {}) confirmed: user {} has {} until {}",
+            payment.id,
+            tier_name(payment.tier),
+            payment.period,
+            payment.amount,
+            payment.currency,
+            user.telegram_id,
+            tier_name(tier),
+            expires_at.map_or_else(|| "no end".to_owned(), |at| at.to_string())
+        );
+        insert_log(&mut tx, Level::Info, "billing", None, &message, now).await?;
+        let payment = Payment {
+            status: PaymentStatus::Confirmed,
+            confirmed_at: Some(now),
+            granted_tier: Some(granted_tier),
+            granted_ms,
+            updated_at: now,
+            ..payment
+        };
+        tx.commit().await?;
+        Ok(Activation::Activated { user, payment })
+    }
+
+    /// Marks the payment charged back and takes back the time confirming it granted (converted at equal value if
+    /// the user has moved to another paid tier since); a user left with no time is FREE. Writes the
+    /// `tier_revoked` notice and a WARNING log row. A payment never confirmed is only marked.
+    pub async fn chargeback_payment(
+        &self,
+        external_id: &str,
+        values: DayValues,
+        now: i64,
+    ) -> Result<Revocation> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE external_id = $1{}",
+            self.for_update()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(external_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("payment {external_id}")))?;
+        let payment = payment_from_row(&row)?;
+        if payment.status == PaymentStatus::Chargebacked {
+            return Ok(Revocation::Unchanged(payment.status));
+        }
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1{}",
+            self.for_update()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(payment.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut user = user_from_row(&row)?;
+        let granted = payment
+            .granted_tier
+            .filter(|_| payment.status == PaymentStatus::Confirmed && payment.granted_ms > 0);
+        if let (Some(granted), Some(at)) = (granted, user.tier_expires_at) {
+            let running = user.effective_tier(now);
+            if running.is_paid() && running >= granted {
+                let back = values.convert(payment.granted_ms, granted, running);
+                let left = at - back;
+                let (tier, expires_at) = if left <= now {
+                    (Tier::Free, None)
+                } else {
+                    (running, Some(left))
+                };
+                let sql = format!(
+                    "UPDATE users SET tier = $2, tier_expires_at = $3, updated_at = $4 WHERE id = $1 \
+                     RETURNING {USER_COLUMNS}"
+                );
+                let row = sqlx::query(AssertSqlSafe(sql))
+                    .bind(user.id)
+                    .bind(tier.as_str())
+                    .bind(expires_at)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                user = user_from_row(&row)?;
+            }
+        }
+        sqlx::query("UPDATE payments SET status = 'chargebacked', updated_at = $2 WHERE id = $1")
+            .bind(payment.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if granted.is_some() {
+            let tier = user.effective_tier(now);
+            add_notice(
+                &mut tx,
+                user.telegram_id,
+                "tier_revoked",
+                &serde_json::json!({"tier": tier.as_str(), "until": user.tier_expires_at, "payment": payment.id}),
+                &format!("payment:{}:chargeback", payment.id),
+                now,
+            )
+            .await?;
+        }
+        let message = format!(
+            "payment {} ({} {} {}) charged back: user {} now has {}",
+            payment.id,
+            tier_name(payment.tier),
+            payment.period,
+            payment.amount,
+            user.telegram_id,
+            tier_name(user.effective_tier(now))
+        );
+        insert_log(&mut tx, Level::Warning, "billing", None, &message, now).await?;
+        let payment = Payment {
+            status: PaymentStatus::Chargebacked,
+            updated_at: now,
+            ..payment
+        };
+        tx.commit().await?;
+        Ok(Revocation::Revoked { user, payment })
+    }
+
+    /// Closes a payment that was not paid: `to` is `Canceled` (the provider says so) or `Expired` (still pending
+    /// at the provider after its expiry). Only a pending payment (or an expired one being cancelled) changes;
+    /// true when this call changed it.
+    pub async fn close_payment(
+        &self,
+        external_id: &str,
+        to: PaymentStatus,
+        now: i64,
+    ) -> Result<bool> {
+        let from: &[&str] = match to {
+            PaymentStatus::Canceled => &["pending", "expired"],
+            PaymentStatus::Expired => &["pending"],
+            other => {
+                return Err(StoreError::InvalidInput(format!(
+                    "a payment cannot be closed as {other}"
+                )))
+            }
+        };
+        let sql = format!(
+            "UPDATE payments SET status = $2, updated_at = $3 WHERE external_id = $1 AND status IN ({})",
+            from.iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(external_id)
+            .bind(to.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Confirmed payments (not charged back since) with `confirmed_at` in `[since, until)`.
+    pub async fn revenue(&self, since: i64, until: i64) -> Result<Revenue> {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total \
+             FROM payments WHERE status = 'confirmed' AND confirmed_at >= $1 AND confirmed_at < $2",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Revenue {
+            payments: row.try_get("n")?,
+            amount: row.try_get("total")?,
+        })
+    }
+
+    /// Moves users whose paid tier ended to FREE (telling them: `tier_expired`) and tells those whose tier ends
+    /// within `warn_ms` (`tier_expiring`, once per expiry date). Safe to run from many processes at once and as
+    /// often as wanted: each user is moved and told once.
+    pub async fn sweep_subscriptions(&self, now: i64, warn_ms: i64) -> Result<Sweep> {
+        let rows = sqlx::query(
+            "SELECT id, telegram_id, tier, tier_expires_at FROM users WHERE tier <> 'free' \
+             AND tier_expires_at IS NOT NULL AND tier_expires_at <= $1 ORDER BY id",
+        )
+        .bind(now.saturating_add(warn_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut sweep = Sweep::default();
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            let telegram_id: i64 = row.try_get("telegram_id")?;
+            let tier = parse_tier(&row.try_get::<String, _>("tier")?)?;
+            let at: i64 = row.try_get("tier_expires_at")?;
+            let mut tx = self.begin_write().await?;
+            if at <= now {
+                // Guarded by the expiry read: a payment confirmed meanwhile moved it, and wins.
+                let done = sqlx::query(
+                    "UPDATE users SET tier = 'free', tier_expires_at = NULL, updated_at = $3 \
+                     WHERE id = $1 AND tier_expires_at = $2",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 1 {
+                    add_notice(
+                        &mut tx,
+                        telegram_id,
+                        "tier_expired",
+                        &serde_json::json!({"tier": tier.as_str(), "until": at}),
+                        &format!("expired:{id}:{at}"),
+                        now,
+                    )
+                    .await?;
+                    let message =
+                        format!("user {telegram_id}: {} ended, now FREE", tier_name(tier));
+                    insert_log(&mut tx, Level::Info, "billing", None, &message, now).await?;
+                    sweep.expired += 1;
+                }
+            } else if add_notice(
+                &mut tx,
+                telegram_id,
+                "tier_expiring",
+                &serde_json::json!({"tier": tier.as_str(), "until": at}),
+                &format!("expiring:{id}:{at}"),
+                now,
+            )
+            .await?
+            {
+                sweep.warned += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(sweep)
+    }
+
+    /// Claims the run of the periodic job `name` due at `now`: true for exactly one caller per period (the one
+    /// that moved `next_run_at` to `now + period_ms`), false while the period runs or when another got it.
+    pub async fn claim_schedule(&self, name: &str, now: i64, period_ms: i64) -> Result<bool> {
+        sqlx::query(
+            "INSERT INTO schedules (name, next_run_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let done = sqlx::query(
+            "UPDATE schedules SET next_run_at = $3 WHERE name = $1 AND next_run_at <= $2",
+        )
+        .bind(name)
+        .bind(now)
+        .bind(now.saturating_add(period_ms))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Notices not sent yet, oldest first.
+    pub async fn notices_unsent(&self, limit: i64) -> Result<Vec<Notice>> {
+        let rows = sqlx::query(
+            "SELECT id, telegram_id, kind, args, created_at FROM notices WHERE sent_at IS NULL \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Notice {
+                    id: r.try_get("id")?,
+                    telegram_id: r.try_get("telegram_id")?,
+                    kind: r.try_get("kind")?,
+                    args: r.try_get("args")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a notice as sent (or given up on).
+    pub async fn notice_sent(&self, id: i64, now: i64) -> Result<()> {
+        sqlx::query("UPDATE notices SET sent_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Notices of a user, oldest first (for tests and `/user`).
+    pub async fn user_notices(&self, telegram_id: i64) -> Result<Vec<Notice>> {
+        let rows = sqlx::query(
+            "SELECT id, telegram_id, kind, args, created_at FROM notices WHERE telegram_id = $1 ORDER BY id",
+        )
+        .bind(telegram_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Notice {
+                    id: r.try_get("id")?,
+                    telegram_id: r.try_get("telegram_id")?,
+                    kind: r.try_get("kind")?,
+                    args: r.try_get("args")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The first millisecond of the UTC month that `now` falls in.
+pub fn utc_month_start(now: i64) -> i64 {
+    let (y, m, _) = crate::store::utc_date(now);
+    // days_from_civil (Howard Hinnant), for day 1 of (y, m).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468) * DAY_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_starts() {
+        // 2026-12-04T21:00Z -> 2026-12-01; 2024-03-01 stays; 2024-02-29 -> 2024-02-01.
+        assert_eq!(utc_month_start(1_796_418_000_000), 1_796_083_200_000);
+        assert_eq!(utc_month_start(1_709_251_200_000), 1_709_251_200_000);
+        assert_eq!(utc_month_start(1_709_164_800_000 + 5), 1_706_745_600_000);
+        assert_eq!(utc_month_start(0), 0);
+    }
+
+    #[test]
+    fn time_converts_at_equal_value() {
+        let v = DayValues {
+            pro: 299.0 / 30.0,
+            creator: 599.0 / 30.0,
+        };
+        let day = DAY_MS;
+        assert_eq!(v.convert(20 * day, Tier::Pro, Tier::Pro), 20 * day);
+        let c = v.convert(20 * day, Tier::Pro, Tier::Creator);
+        assert_eq!(c, (20.0 * day as f64 * 299.0 / 599.0).round() as i64);
+        // And back: the same value.
+        assert!((v.convert(c, Tier::Creator, Tier::Pro) - 20 * day).abs() <= 1);
+        assert_eq!(v.convert(day, Tier::Free, Tier::Pro), 0);
+    }
+}
