@@ -53,6 +53,12 @@ pub async fn command(
                 .collect::<Vec<_>>()
                 .join(", ");
             let busy = ctx.store.processing_count().await?;
+            let day = autosub_store::utc_day(now) * 86_400_000;
+            let today_rev = ctx.store.revenue(day, i64::MAX).await?;
+            let month_rev = ctx
+                .store
+                .revenue(autosub_store::utc_month_start(now), i64::MAX)
+                .await?;
             let text = t(
                 lang,
                 "stats",
@@ -63,6 +69,10 @@ pub async fn command(
                     ("queue", &queue),
                     ("busy", &busy.to_string()),
                     ("failures", &s.failures_24h.to_string()),
+                    ("pay_today", &today_rev.payments.to_string()),
+                    ("rev_today", &today_rev.amount.to_string()),
+                    ("pay_month", &month_rev.payments.to_string()),
+                    ("rev_month", &month_rev.amount.to_string()),
                 ],
             );
             say(ctx, chat, &text).await

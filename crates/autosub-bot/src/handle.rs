@@ -151,7 +151,7 @@ pub async fn handle_once(ctx: &Ctx, u: Update) -> Result<(), BotError> {
 
 /// Telegram errors that mean "try this update again later"; the others (a blocked user, a refused edit) are
 /// logged and the update counts as handled.
-fn soft(r: Result<(), TgError>) -> Result<(), BotError> {
+pub(crate) fn soft(r: Result<(), TgError>) -> Result<(), BotError> {
     match r {
         Ok(()) => Ok(()),
         Err(e @ (TgError::Network(_) | TgError::RetryAfter(_))) => Err(e.into()),
@@ -193,6 +193,11 @@ pub fn date_utc(ms: i64) -> String {
 }
 
 pub(crate) fn limits_text(lang: Lang, tier: Tier) -> String {
+    tier_text(lang, "limits", tier)
+}
+
+/// A tier's limits and features with the text `key` (`limits`: the user's own plan; `plan_offer`: one for sale).
+pub(crate) fn tier_text(lang: Lang, key: &str, tier: Tier) -> String {
     let l = tier.limits();
     let features = match tier {
         Tier::Free => "features_free",
@@ -201,7 +206,7 @@ pub(crate) fn limits_text(lang: Lang, tier: Tier) -> String {
     };
     t(
         lang,
-        "limits",
+        key,
         &[
             ("plan", &plan_name(lang, tier)),
             ("duration", &duration_text(lang, l.max_duration_s)),
@@ -660,6 +665,7 @@ async fn command(
                 }
             }
         }
+        "plans" | "subscribe" => crate::pay::plans(ctx, lang, user, chat).await,
         "stats" | "logs" | "user" | "grant" | "ban" | "unban" | "broadcast" => {
             if !ctx.cfg.is_admin(user.telegram_id) {
                 return say(ctx, chat, &t(lang, "not_admin", &[])).await;
@@ -709,6 +715,10 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
         .await?;
     let tier = user.effective_tier(now);
     match press {
+        Press::Buy { tier, period } => {
+            answer(None, false).await?;
+            crate::pay::buy(ctx, lang, uid, chat, update_id, tier, period).await
+        }
         Press::Edit { draft, edit } => {
             let (mut opts, source) = match draft {
                 Some(d) => match ctx.store.bot_request(d).await? {

@@ -21,6 +21,7 @@ pub mod i18n;
 pub mod intake;
 pub mod notify;
 pub mod options;
+pub mod pay;
 pub mod standin;
 
 use std::collections::HashMap;
@@ -106,6 +107,8 @@ pub struct Ctx {
     pub edits: Mutex<HashMap<i64, Instant>>,
     /// Wakes the intake when a request is started.
     pub intake_wake: Notify,
+    /// Payments (`/plans`); `None` or unconfigured: `/plans` says payments are not set up.
+    pub billing: Option<Arc<autosub_billing::Billing>>,
 }
 
 impl Ctx {
@@ -124,6 +127,7 @@ impl Ctx {
             tools: Tools::from_env(),
             flood: Mutex::new(Flood::default()),
             edits: Mutex::new(HashMap::new()),
+            billing: None,
             intake_wake: Notify::new(),
         })
     }

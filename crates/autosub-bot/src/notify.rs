@@ -74,6 +74,11 @@ pub async fn notify_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                 }
             }
         }
+        if !*stop.borrow() {
+            if let Err(e) = crate::pay::deliver_notices(&ctx).await {
+                tracing::warn!("notices: {e}");
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! keyboard (a draft, or the /settings defaults). Callback data is parsed here and validated by the caller against
 //! the database (whose draft, whose task) and the tier (which options): a forged button changes nothing.
 
+use std::str::FromStr;
 use autosub_core::job::{Job, JobInput, TranslateSpec, VideoSpec, VoiceSpec};
 use autosub_core::render::Reframe;
 use serde::{Deserialize, Serialize};
@@ -178,6 +179,11 @@ pub enum Press {
     Retry(i64),
     /// The same input with other options: a new draft.
     Rerun(i64),
+    /// Buy a plan (`b:TIER:PERIOD`; only paid tiers). The price is never in the data: it is the plans table's.
+    Buy {
+        tier: autosub_store::Tier,
+        period: autosub_store::PaymentPeriod,
+    },
 }
 
 /// A change to options.
@@ -253,6 +259,7 @@ impl Press {
             Press::Cancel(t) => format!("c:{t}"),
             Press::Retry(t) => format!("r:{t}"),
             Press::Rerun(t) => format!("o:{t}"),
+            Press::Buy { tier, period } => format!("b:{tier}:{period}"),
         }
     }
 
@@ -280,6 +287,14 @@ impl Press {
             "c" => Press::Cancel(id(rest)?),
             "r" => Press::Retry(id(rest)?),
             "o" => Press::Rerun(id(rest)?),
+            "b" => {
+                let (tier, period) = rest.split_once(':')?;
+                let tier = autosub_store::Tier::from_str(tier)
+                    .ok()
+                    .filter(|t| t.is_paid() && t.as_str() == tier)?;
+                let period = autosub_store::PaymentPeriod::from_str(period).ok()?;
+                Press::Buy { tier, period }
+            }
             _ => return None,
         })
     }
@@ -475,6 +490,14 @@ mod tests {
             Press::Cancel(4),
             Press::Retry(5),
             Press::Rerun(6),
+            Press::Buy {
+                tier: autosub_store::Tier::Creator,
+                period: autosub_store::PaymentPeriod::Year,
+            },
+            Press::Buy {
+                tier: autosub_store::Tier::Pro,
+                period: autosub_store::PaymentPeriod::Month,
+            },
         ];
         for p in all {
             let d = p.data();
@@ -482,6 +505,11 @@ mod tests {
             assert_eq!(Press::parse(&d), Some(p));
         }
         for bad in [
+            "b:free:month",
+            "b:pro:week",
+            "b:PRO:month",
+            "b:pro",
+            "b:gold:year",
             "",
             "go",
             "go:",

@@ -1360,6 +1360,21 @@ fn doctor(models_dir: &Path) -> Result<u8> {
     } else {
         out!("{:<10} off (AUTOSUB_TELEGRAM_TOKEN is not set)", "bot");
     }
+    // Billing's (the merchant secret never printed).
+    let public_url = autosub_service::Config::from_env()
+        .ok()
+        .and_then(|c| c.public_url);
+    match autosub_billing::BillingConfig::from_env(public_url) {
+        Ok(cfg) => {
+            for (var, value) in cfg.describe() {
+                out!("{:<10} {var}={value}", "billing");
+            }
+        }
+        Err(e) => {
+            missing += 1;
+            out!("{:<10} INVALID: {e}", "billing");
+        }
+    }
     Ok(if missing == 0 {
         exit::OK
     } else {

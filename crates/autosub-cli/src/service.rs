@@ -4,6 +4,7 @@
 use crate::{bad, exit, job_env, process_job, ProcessArgs};
 use anyhow::{Context, Result};
 use autosub_core::job::{Job, JobInput};
+use autosub_billing::{Billing, BillingConfig};
 use autosub_service::policy::{self, Declared};
 use autosub_service::worker::{Stop, Worker, WorkerOptions, WorkerStats};
 use autosub_service::{http, storage, Config};
@@ -257,14 +258,32 @@ fn bot_router(
     ))
 }
 
+/// Billing as configured by `AUTOSUB_PLATEGA_*` (payments off without credentials), refused when unusable.
+fn billing(cfg: &Config, store: Store) -> Result<Arc<Billing>> {
+    let bc = BillingConfig::from_env(cfg.public_url.clone()).map_err(|e| bad(e.to_string()))?;
+    if !bc.configured() {
+        tracing::info!("AUTOSUB_PLATEGA_MERCHANT_ID is not set: payments are off (/plans says so)");
+    }
+    Ok(Arc::new(
+        Billing::new(store, bc).map_err(|e| bad(e.to_string()))?,
+    ))
+}
+
+/// A `bool` stop signal for loops that have nothing to drain.
+fn stop_flag(stop: &watch::Receiver<Stop>) -> watch::Receiver<bool> {
+    bot_stop(stop.clone())
+}
+
 async fn start_bot(
     cfg: &Config,
     bot: autosub_bot::BotConfig,
     store: Store,
+    billing: Arc<Billing>,
     stop: watch::Receiver<Stop>,
 ) -> Result<tokio::task::JoinHandle<Result<(), autosub_bot::BotError>>> {
-    let ctx = autosub_bot::Ctx::new(bot, store, cfg.data_dir.clone(), cfg.public_url.clone())
+    let mut ctx = autosub_bot::Ctx::new(bot, store, cfg.data_dir.clone(), cfg.public_url.clone())
         .map_err(|e| bad(e.to_string()))?;
+    ctx.billing = Some(billing);
     let ctx = Arc::new(ctx);
     // The token is checked before anything else starts: a wrong one is an error at once, not a loop of retries.
     ctx.tg.get_me().await.map_err(|e| {
@@ -284,16 +303,19 @@ pub fn serve_cmd(models_dir: &Path) -> Result<u8> {
     runtime()?.block_on(async {
         let store = open(&cfg).await?;
         let w = worker(&cfg, store.clone(), models_dir, cfg.workers)?;
+        let pay = billing(&cfg, store.clone())?;
         let stop = watch_signals()?;
         let router = match &bot {
             Some(b) => bot_router(&cfg, b, store.clone(), Some(w.stats.clone())),
             None => http::router(store.clone(), Some(w.stats.clone())),
-        };
+        }
+        .merge(pay.clone().router());
         let listener = tokio::net::TcpListener::bind(cfg.http_addr)
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
+        let reconcile = tokio::spawn(pay.clone().run(stop_flag(&stop)));
         let bot_task = match bot {
-            Some(b) => Some(start_bot(&cfg, b, store.clone(), stop.clone()).await?),
+            Some(b) => Some(start_bot(&cfg, b, store.clone(), pay, stop.clone()).await?),
             None => {
                 tracing::info!("AUTOSUB_TELEGRAM_TOKEN is not set: the Telegram bot is off");
                 None
@@ -307,6 +329,7 @@ pub fn serve_cmd(models_dir: &Path) -> Result<u8> {
                 tracing::error!("bot: {e}");
             }
         }
+        let _ = reconcile.await;
         let _ = done_tx.send(());
         server.await.ok();
         Ok(exit::OK)
@@ -328,7 +351,9 @@ pub fn bot_cmd() -> Result<u8> {
         let listener = tokio::net::TcpListener::bind(cfg.http_addr)
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
-        let bot_task = start_bot(&cfg, bot, store, stop.clone()).await?;
+        // The bot makes payment links; callbacks and reconciliation are `autosub billing`'s.
+        let pay = billing(&cfg, store.clone())?;
+        let bot_task = start_bot(&cfg, bot, store, pay, stop.clone()).await?;
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(http::serve_on(listener, router, after(done_rx)));
         let result = bot_task.await;
@@ -342,16 +367,21 @@ pub fn bot_cmd() -> Result<u8> {
     })
 }
 
-/// `autosub billing`: the HTTP server alone (health and metrics now; the payment callback with billing).
+/// `autosub billing`: the payment callback (`POST /billing/platega/callback`), the pages payers return to, the
+/// reconciliation of payments left pending, health and metrics.
 pub fn billing_cmd() -> Result<u8> {
     init_logging();
     let cfg = config()?;
     runtime()?.block_on(async {
         let store = open(&cfg).await?;
+        let pay = billing(&cfg, store.clone())?;
         let stop = watch_signals()?;
-        http::serve(cfg.http_addr, http::router(store, None), stopped(stop))
+        let reconcile = tokio::spawn(pay.clone().run(stop_flag(&stop)));
+        let router = http::router(store, None).merge(pay.router());
+        http::serve(cfg.http_addr, router, stopped(stop))
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
+        reconcile.abort();
         Ok(exit::OK)
     })
 }
