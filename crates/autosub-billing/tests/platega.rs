@@ -28,6 +28,17 @@ struct Setup {
     billing: Arc<Billing>,
     platega: StandIn,
     callback: String,
+    /// A second billing server on the same database (another process, as far as the database can tell).
+    other_callback: String,
+}
+
+/// Serves `billing`'s router on a free port; returns its callback URL.
+async fn serve(billing: Arc<Billing>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = billing.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/billing/platega/callback")
 }
 
 fn config(api: &str, creds: bool) -> BillingConfig {
@@ -51,14 +62,12 @@ async fn setup(store: &Store) -> Setup {
             .unwrap()
             .with_create_backoff(vec![Duration::from_millis(10); 3]),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = billing.clone().router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let other = Arc::new(Billing::new(store.clone(), config(&platega.url(), true)).unwrap());
     Setup {
+        callback: serve(billing.clone()).await,
+        other_callback: serve(other).await,
         billing,
         platega,
-        callback: format!("http://{addr}/billing/platega/callback"),
     }
 }
 
@@ -85,52 +94,90 @@ async fn links_are_made_once_per_press(store: Store) {
     assert_eq!(tx.return_url, "https://autosub.test/billing/return");
     assert_eq!(tx.failed_url, "https://autosub.test/billing/fail");
     let payload: serde_json::Value = serde_json::from_str(tx.payload.as_deref().unwrap()).unwrap();
-    assert_eq!(payload, json!({"user": 100, "tier": "pro", "period": "month", "key": "tg:1"}));
+    assert_eq!(
+        payload,
+        json!({"user": 100, "tier": "pro", "period": "month", "key": "tg:1"})
+    );
     // The row exists before the link is handed out, pending, with Platega's id.
-    let p = store.get_payment_by_external_id(&tx.id).await.unwrap().unwrap();
+    let p = store
+        .get_payment_by_external_id(&tx.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (p.status, p.amount, p.tier, p.period, p.id),
-        (PaymentStatus::Pending, 299, Tier::Pro, PaymentPeriod::Month, link.payment_id)
+        (
+            PaymentStatus::Pending,
+            299,
+            Tier::Pro,
+            PaymentPeriod::Month,
+            link.payment_id
+        )
     );
     let expires = p.expires_at.unwrap() - now;
     assert_eq!(expires, 15 * 60_000);
     // The same press again (a redelivered update), or the same plan pressed again: the same link.
     for key in ["tg:1", "tg:2"] {
-        let again = s.billing.buy(100, Tier::Pro, PaymentPeriod::Month, key, now + 1000).await.unwrap();
+        let again = s
+            .billing
+            .buy(100, Tier::Pro, PaymentPeriod::Month, key, now + 1000)
+            .await
+            .unwrap();
         assert_eq!(again, link);
     }
     assert_eq!(s.platega.transactions().len(), 1);
     // Another plan: another payment. A yearly CREATOR costs 5990.
-    let year = s.billing.buy(100, Tier::Creator, PaymentPeriod::Year, "tg:3", now).await.unwrap();
+    let year = s
+        .billing
+        .buy(100, Tier::Creator, PaymentPeriod::Year, "tg:3", now)
+        .await
+        .unwrap();
     assert_ne!(year.url, link.url);
     assert_eq!(s.platega.transactions()[1].amount, 5990.0);
     // No such plan (the free tier is not sold).
     assert!(matches!(
-        s.billing.buy(100, Tier::Free, PaymentPeriod::Month, "tg:4", now).await,
+        s.billing
+            .buy(100, Tier::Free, PaymentPeriod::Month, "tg:4", now)
+            .await,
         Err(BuyError::NoSuchPlan)
     ));
     // Platega failing twice: retried with backoff, then the link.
     s.platega.fail_next(1, Failure::ServerError);
     s.platega.fail_next(1, Failure::Drop);
-    s.billing.buy(101, Tier::Pro, PaymentPeriod::Month, "tg:5", now).await.unwrap();
+    s.billing
+        .buy(101, Tier::Pro, PaymentPeriod::Month, "tg:5", now)
+        .await
+        .unwrap();
     assert_eq!(s.platega.transactions().len(), 3);
     // Failing on every attempt: a clear error, no payment row.
     s.platega.fail_next(4, Failure::ServerError);
-    let e = s.billing.buy(102, Tier::Pro, PaymentPeriod::Month, "tg:6", now).await.unwrap_err();
+    let e = s
+        .billing
+        .buy(102, Tier::Pro, PaymentPeriod::Month, "tg:6", now)
+        .await
+        .unwrap_err();
     assert!(matches!(e, BuyError::Unavailable(_)), "{e}");
-    assert!(store.payment_by_request_key("tg:6").await.unwrap().is_none());
+    assert!(store
+        .payment_by_request_key("tg:6")
+        .await
+        .unwrap()
+        .is_none());
     let user = store.get_user(102).await.unwrap().unwrap();
     assert!(store.user_payments(user.id, 10).await.unwrap().is_empty());
     // Without credentials: not configured; with wrong ones: refused, and the journal says so without the secret.
     let off = Billing::new(store.clone(), config(&s.platega.url(), false)).unwrap();
     assert!(!off.configured());
     assert!(matches!(
-        off.buy(100, Tier::Pro, PaymentPeriod::Month, "tg:7", now).await,
+        off.buy(100, Tier::Pro, PaymentPeriod::Month, "tg:7", now)
+            .await,
         Err(BuyError::NotConfigured)
     ));
     let other = StandIn::spawn(MERCHANT, "another-secret").await.unwrap();
     let wrong = Billing::new(store.clone(), config(&other.url(), true)).unwrap();
-    let e = wrong.buy(100, Tier::Pro, PaymentPeriod::Year, "tg:8", now).await.unwrap_err();
+    let e = wrong
+        .buy(100, Tier::Pro, PaymentPeriod::Year, "tg:8", now)
+        .await
+        .unwrap_err();
     assert!(matches!(e, BuyError::Refused(_)), "{e}");
     assert!(!e.to_string().contains(SECRET));
     assert!(store
@@ -144,7 +191,11 @@ async fn links_are_made_once_per_press(store: Store) {
 
 async fn callbacks_are_verified_by_reading_back(store: Store) {
     let s = setup(&store).await;
-    let month = s.billing.buy(200, Tier::Pro, PaymentPeriod::Month, "tg:10", now_ms()).await.unwrap();
+    let month = s
+        .billing
+        .buy(200, Tier::Pro, PaymentPeriod::Month, "tg:10", now_ms())
+        .await
+        .unwrap();
     let id = s.platega.transactions()[0].id.clone();
     let tier_of = |store: Store| async move {
         let u = store.get_user(200).await.unwrap().unwrap();
@@ -155,8 +206,14 @@ async fn callbacks_are_verified_by_reading_back(store: Store) {
     for creds in [
         Creds::Wrong,
         Creds::Missing,
-        Creds::Custom { merchant_id: MERCHANT.into(), secret: format!("{SECRET}x") },
-        Creds::Custom { merchant_id: "00000000-0000-0000-0000-000000000000".into(), secret: SECRET.into() },
+        Creds::Custom {
+            merchant_id: MERCHANT.into(),
+            secret: format!("{SECRET}x"),
+        },
+        Creds::Custom {
+            merchant_id: "00000000-0000-0000-0000-000000000000".into(),
+            secret: SECRET.into(),
+        },
     ] {
         let (status, _) = s.platega.fire_callback(&s.callback, &id, creds).await;
         assert_eq!(status, 401);
@@ -165,34 +222,71 @@ async fn callbacks_are_verified_by_reading_back(store: Store) {
     assert_eq!(tier_of(store.clone()).await, (Tier::Free, None));
     // Rows about forged callbacks: at most one a minute.
     let forged = store.recent_logs(Level::Warning, 100).await.unwrap();
-    assert_eq!(forged.iter().filter(|l| l.message.contains("wrong credentials")).count(), 1);
+    assert_eq!(
+        forged
+            .iter()
+            .filter(|l| l.message.contains("wrong credentials"))
+            .count(),
+        1
+    );
 
     // A claim the read-back contradicts: still PENDING at Platega.
     s.platega.set_status(&id, "PENDING");
     let claim = json!({"id": id, "amount": 299, "currency": "RUB", "status": "CONFIRMED", "paymentMethod": 2});
-    let (status, _) = s.platega.fire_callback_with(&s.callback, &id, Creds::Right, claim.clone()).await;
+    let (status, _) = s
+        .platega
+        .fire_callback_with(&s.callback, &id, Creds::Right, claim.clone())
+        .await;
     assert_eq!(status, 200);
     assert_eq!(tier_of(store.clone()).await, (Tier::Free, None));
-    assert_eq!(store.get_payment_by_external_id(&id).await.unwrap().unwrap().status, PaymentStatus::Pending);
-    assert!(store.recent_logs(Level::Warning, 100).await.unwrap().iter().any(|l| l.message.contains("Platega says PENDING")));
+    assert_eq!(
+        store
+            .get_payment_by_external_id(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        PaymentStatus::Pending
+    );
+    assert!(store
+        .recent_logs(Level::Warning, 100)
+        .await
+        .unwrap()
+        .iter()
+        .any(|l| l.message.contains("Platega says PENDING")));
 
     // Wrong amount (and wrong currency): nothing activated, an ERROR row.
     for (amount, currency) in [(1.0, "RUB"), (299.0, "USD")] {
         s.platega.set_amount(&id, amount, currency);
         s.platega.set_status(&id, "CONFIRMED");
-        let (status, _) = s.platega.fire_callback(&s.callback, &id, Creds::Right).await;
+        let (status, _) = s
+            .platega
+            .fire_callback(&s.callback, &id, Creds::Right)
+            .await;
         assert_eq!(status, 200);
         assert_eq!(tier_of(store.clone()).await, (Tier::Free, None));
     }
     let errors = store.recent_logs(Level::Error, 100).await.unwrap();
-    assert_eq!(errors.iter().filter(|l| l.message.contains("nothing activated")).count(), 2);
+    assert_eq!(
+        errors
+            .iter()
+            .filter(|l| l.message.contains("nothing activated"))
+            .count(),
+        2
+    );
     s.platega.set_amount(&id, 299.0, "RUB");
 
-    // The same valid callback 10 times at once: one activation, one confirmed payment, one notice.
+    // The same valid callback 10 times at once, to two billing servers on the one database: one activation, one
+    // confirmed payment, one notice.
     let before = now_ms();
     let mut calls = vec![];
-    for _ in 0..10 {
-        let (p, url, id) = (s.platega.clone(), s.callback.clone(), id.clone());
+    for i in 0..10 {
+        let url = if i % 2 == 0 {
+            &s.callback
+        } else {
+            &s.other_callback
+        };
+        let (p, url, id) = (s.platega.clone(), url.clone(), id.clone());
         calls.push(tokio::spawn(async move {
             let t = Instant::now();
             let r = p.fire_callback(&url, &id, Creds::Right).await;
@@ -212,48 +306,122 @@ async fn callbacks_are_verified_by_reading_back(store: Store) {
     assert_eq!(tier, Tier::Pro);
     let until = until.unwrap();
     assert!((before + 30 * DAY..=after + 30 * DAY).contains(&until));
-    let p = store.get_payment_by_external_id(&id).await.unwrap().unwrap();
-    assert_eq!((p.status, p.granted_ms, p.id), (PaymentStatus::Confirmed, 30 * DAY, month.payment_id));
+    let p = store
+        .get_payment_by_external_id(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.status, p.granted_ms, p.id),
+        (PaymentStatus::Confirmed, 30 * DAY, month.payment_id)
+    );
     let notices = store.user_notices(200).await.unwrap();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].kind, "tier_active");
     // Platega's later retries (and an attacker's replays) change nothing and need no read-back.
     let gets = s.platega.gets_of(&id);
     for _ in 0..3 {
-        assert_eq!(s.platega.fire_callback(&s.callback, &id, Creds::Right).await.0, 200);
+        assert_eq!(
+            s.platega
+                .fire_callback(&s.callback, &id, Creds::Right)
+                .await
+                .0,
+            200
+        );
     }
     assert_eq!(s.platega.gets_of(&id), gets);
     assert_eq!(tier_of(store.clone()).await, (Tier::Pro, Some(until)));
 
     // A year bought while the month runs: 365 days more.
-    s.billing.buy(200, Tier::Pro, PaymentPeriod::Year, "tg:11", now_ms()).await.unwrap();
+    s.billing
+        .buy(200, Tier::Pro, PaymentPeriod::Year, "tg:11", now_ms())
+        .await
+        .unwrap();
     let year = s.platega.transactions()[1].id.clone();
     s.platega.set_status(&year, "CONFIRMED");
-    assert_eq!(s.platega.fire_callback(&s.callback, &year, Creds::Right).await.0, 200);
-    assert_eq!(tier_of(store.clone()).await, (Tier::Pro, Some(until + 365 * DAY)));
+    assert_eq!(
+        s.platega
+            .fire_callback(&s.callback, &year, Creds::Right)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        tier_of(store.clone()).await,
+        (Tier::Pro, Some(until + 365 * DAY))
+    );
 
     // The year charged back: its 365 days are taken back, the month stays.
     s.platega.set_status(&year, "CHARGEBACKED");
-    assert_eq!(s.platega.fire_callback(&s.callback, &year, Creds::Right).await.0, 200);
+    assert_eq!(
+        s.platega
+            .fire_callback(&s.callback, &year, Creds::Right)
+            .await
+            .0,
+        200
+    );
     assert_eq!(tier_of(store.clone()).await, (Tier::Pro, Some(until)));
-    assert_eq!(store.get_payment_by_external_id(&year).await.unwrap().unwrap().status, PaymentStatus::Chargebacked);
+    assert_eq!(
+        store
+            .get_payment_by_external_id(&year)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        PaymentStatus::Chargebacked
+    );
     // And the month too: FREE.
     s.platega.set_status(&id, "CHARGEBACKED");
-    assert_eq!(s.platega.fire_callback(&s.callback, &id, Creds::Right).await.0, 200);
+    assert_eq!(
+        s.platega
+            .fire_callback(&s.callback, &id, Creds::Right)
+            .await
+            .0,
+        200
+    );
     assert_eq!(tier_of(store.clone()).await, (Tier::Free, None));
-    let kinds: Vec<String> = store.user_notices(200).await.unwrap().into_iter().map(|n| n.kind).collect();
-    assert_eq!(kinds, ["tier_active", "tier_active", "tier_revoked", "tier_revoked"]);
+    let kinds: Vec<String> = store
+        .user_notices(200)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["tier_active", "tier_active", "tier_revoked", "tier_revoked"]
+    );
 
     // CANCELED closes a pending payment.
-    s.billing.buy(200, Tier::Creator, PaymentPeriod::Month, "tg:12", now_ms()).await.unwrap();
+    s.billing
+        .buy(200, Tier::Creator, PaymentPeriod::Month, "tg:12", now_ms())
+        .await
+        .unwrap();
     let canceled = s.platega.transactions()[2].id.clone();
     s.platega.set_status(&canceled, "CANCELED");
-    assert_eq!(s.platega.fire_callback(&s.callback, &canceled, Creds::Right).await.0, 200);
-    assert_eq!(store.get_payment_by_external_id(&canceled).await.unwrap().unwrap().status, PaymentStatus::Canceled);
+    assert_eq!(
+        s.platega
+            .fire_callback(&s.callback, &canceled, Creds::Right)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        store
+            .get_payment_by_external_id(&canceled)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        PaymentStatus::Canceled
+    );
 
     // Unknown ids and garbage: refused, logged, nothing changes.
     let unknown = json!({"id": "9b2f0000-0000-4000-8000-000000000000", "amount": 299, "currency": "RUB", "status": "CONFIRMED"});
-    let (status, _) = s.platega.fire_callback_with(&s.callback, "x", Creds::Right, unknown).await;
+    let (status, _) = s
+        .platega
+        .fire_callback_with(&s.callback, "x", Creds::Right, unknown)
+        .await;
     assert_eq!(status, 404);
     for body in [
         b"not json at all".to_vec(),
@@ -265,22 +433,44 @@ async fn callbacks_are_verified_by_reading_back(store: Store) {
         let (status, _) = s.platega.fire_raw(&s.callback, Creds::Right, body).await;
         assert_eq!(status, 400);
     }
-    let (status, _) = s.platega.fire_raw(&s.callback, Creds::Right, vec![b' '; 100_000]).await;
+    let (status, _) = s
+        .platega
+        .fire_raw(&s.callback, Creds::Right, vec![b' '; 100_000])
+        .await;
     assert_eq!(status, 413);
     let logs = store.recent_logs(Level::Warning, 100).await.unwrap();
-    assert!(logs.iter().any(|l| l.message.contains("unknown transaction")));
-    assert!(logs.iter().any(|l| l.message.contains("not a Platega notification")));
+    assert!(logs
+        .iter()
+        .any(|l| l.message.contains("unknown transaction")));
+    assert!(logs
+        .iter()
+        .any(|l| l.message.contains("not a Platega notification")));
     assert_eq!(tier_of(store.clone()).await, (Tier::Free, None));
     assert_eq!(store.user_notices(200).await.unwrap().len(), 4);
 
     // Platega unreachable for the read-back: 503, so that it calls again; the next call activates.
-    s.billing.buy(201, Tier::Pro, PaymentPeriod::Month, "tg:13", now_ms()).await.unwrap();
+    s.billing
+        .buy(201, Tier::Pro, PaymentPeriod::Month, "tg:13", now_ms())
+        .await
+        .unwrap();
     let late = s.platega.transactions()[3].id.clone();
     s.platega.set_status(&late, "CONFIRMED");
     s.platega.fail_next(1, Failure::ServerError);
-    assert_eq!(s.platega.fire_callback(&s.callback, &late, Creds::Right).await.0, 503);
+    assert_eq!(
+        s.platega
+            .fire_callback(&s.callback, &late, Creds::Right)
+            .await
+            .0,
+        503
+    );
     assert_eq!(store.get_user(201).await.unwrap().unwrap().tier, Tier::Free);
-    assert_eq!(s.platega.fire_callback(&s.callback, &late, Creds::Right).await.0, 200);
+    assert_eq!(
+        s.platega
+            .fire_callback(&s.callback, &late, Creds::Right)
+            .await
+            .0,
+        200
+    );
     assert_eq!(store.get_user(201).await.unwrap().unwrap().tier, Tier::Pro);
     // Revenue: the two charged-back payments do not count, the last one does.
     let r = store.revenue(0, i64::MAX).await.unwrap();
@@ -292,7 +482,10 @@ async fn reconcile_closes_payments_left_pending(store: Store) {
     let s = setup(&store).await;
     let now = now_ms();
     for (user, key) in [(300, "a"), (301, "b"), (302, "c"), (303, "d")] {
-        s.billing.buy(user, Tier::Pro, PaymentPeriod::Month, key, now).await.unwrap();
+        s.billing
+            .buy(user, Tier::Pro, PaymentPeriod::Month, key, now)
+            .await
+            .unwrap();
     }
     let ids: Vec<String> = s.platega.transactions().into_iter().map(|t| t.id).collect();
     // a, c: never paid; b: paid (its callback lost); d: canceled.
@@ -305,7 +498,14 @@ async fn reconcile_closes_payments_left_pending(store: Store) {
     let billing = s.billing.clone();
     let status = |ext: String| {
         let store = store.clone();
-        async move { store.get_payment_by_external_id(&ext).await.unwrap().unwrap().status }
+        async move {
+            store
+                .get_payment_by_external_id(&ext)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
     };
     let first = billing.reconcile(later).await.unwrap();
     assert_eq!(first, 4);
@@ -315,11 +515,26 @@ async fn reconcile_closes_payments_left_pending(store: Store) {
     assert_eq!(status(ids[3].clone()).await, PaymentStatus::Canceled);
     assert_eq!(store.get_user(301).await.unwrap().unwrap().tier, Tier::Pro);
     // Checked once: the next round asks Platega nothing.
-    let gets = s.platega.requests().iter().filter(|r| r.method == "GET").count();
+    let gets = s
+        .platega
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
     assert_eq!(billing.reconcile(later + 60_000).await.unwrap(), 0);
-    assert_eq!(s.platega.requests().iter().filter(|r| r.method == "GET").count(), gets);
+    assert_eq!(
+        s.platega
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET")
+            .count(),
+        gets
+    );
     // A payment whose read-back fails stays pending for the next round.
-    s.billing.buy(304, Tier::Pro, PaymentPeriod::Month, "e", now).await.unwrap();
+    s.billing
+        .buy(304, Tier::Pro, PaymentPeriod::Month, "e", now)
+        .await
+        .unwrap();
     let e = s.platega.transactions()[4].id.clone();
     s.platega.fail_next(1, Failure::Drop);
     assert_eq!(billing.reconcile(later).await.unwrap(), 0);
@@ -328,7 +543,13 @@ async fn reconcile_closes_payments_left_pending(store: Store) {
     assert_eq!(status(e).await, PaymentStatus::Expired);
     // An expired payment paid after all (a late callback): still activates.
     s.platega.set_status(&ids[0], "CONFIRMED");
-    assert_eq!(s.platega.fire_callback(&s.callback, &ids[0], Creds::Right).await.0, 200);
+    assert_eq!(
+        s.platega
+            .fire_callback(&s.callback, &ids[0], Creds::Right)
+            .await
+            .0,
+        200
+    );
     assert_eq!(store.get_user(300).await.unwrap().unwrap().tier, Tier::Pro);
     assert_no_secret_in_journal(&store).await;
 }

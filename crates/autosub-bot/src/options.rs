@@ -2,10 +2,10 @@
 //! keyboard (a draft, or the /settings defaults). Callback data is parsed here and validated by the caller against
 //! the database (whose draft, whose task) and the tier (which options): a forged button changes nothing.
 
-use std::str::FromStr;
 use autosub_core::job::{Job, JobInput, TranslateSpec, VideoSpec, VoiceSpec};
 use autosub_core::render::Reframe;
 use serde::{Deserialize, Serialize};
+use std::str::FromStr;
 use teloxide_core::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use crate::i18n::{t, Lang};

@@ -42,7 +42,10 @@ pub(crate) async fn plans(ctx: &Ctx, lang: Lang, user: &User, chat: i64) -> Resu
         &[
             ("plan", &plan_name(lang, tier)),
             ("until", &until_text(lang, tier, user.tier_expires_at)),
-            ("pro", &crate::handle::tier_text(lang, "plan_offer", Tier::Pro)),
+            (
+                "pro",
+                &crate::handle::tier_text(lang, "plan_offer", Tier::Pro),
+            ),
             (
                 "creator",
                 &crate::handle::tier_text(lang, "plan_offer", Tier::Creator),

@@ -3,8 +3,8 @@
 
 use crate::{bad, exit, job_env, process_job, ProcessArgs};
 use anyhow::{Context, Result};
-use autosub_core::job::{Job, JobInput};
 use autosub_billing::{Billing, BillingConfig};
+use autosub_core::job::{Job, JobInput};
 use autosub_service::policy::{self, Declared};
 use autosub_service::worker::{Stop, Worker, WorkerOptions, WorkerStats};
 use autosub_service::{http, storage, Config};

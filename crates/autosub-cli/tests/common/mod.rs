@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod service;
+pub mod telegram;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
