@@ -121,7 +121,7 @@ pub fn amount_minor(v: &Value) -> Option<i64> {
         Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
     };
-    (x.is_finite() && x >= 0.0 && x < 1e13).then(|| (x * 100.0).round() as i64)
+    (x.is_finite() && (0.0..1e13).contains(&x)).then(|| (x * 100.0).round() as i64)
 }
 
 /// `HH:MM:SS` (Platega's `expiresIn`).

@@ -123,7 +123,9 @@ impl DayValues {
     }
 }
 
-/// The result of [`Store::confirm_payment`].
+/// The result of [`Store::confirm_payment`]. (Returned once per call, never stored in bulk: the size of the
+/// rows it carries does not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Activation {
     /// This call confirmed the payment: the user as extended, the payment as recorded.
@@ -133,6 +135,7 @@ pub enum Activation {
 }
 
 /// The result of [`Store::chargeback_payment`].
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Revocation {
     /// This call marked the payment charged back and took back what it granted (the user as now).
