@@ -136,7 +136,10 @@ async fn main() {
     let health = format!("{base}/healthz");
     let t = Instant::now();
     while reqwest::get(&health).await.is_err() {
-        assert!(t.elapsed() < Duration::from_secs(30), "billing did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "billing did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let url = format!("{base}/billing/platega/callback");
@@ -159,9 +162,17 @@ async fn main() {
     let forged_jobs = (0..1000)
         .map(|i| (ids[i % ids.len()].clone(), Creds::Wrong))
         .collect();
-    let logs_before = store.recent_logs(Level::Warning, 100_000).await.unwrap().len();
+    let logs_before = store
+        .recent_logs(Level::Warning, 100_000)
+        .await
+        .unwrap()
+        .len();
     let (forged, s3) = fire(&platega, &url, forged_jobs, 20).await;
-    let logs_after = store.recent_logs(Level::Warning, 100_000).await.unwrap().len();
+    let logs_after = store
+        .recent_logs(Level::Warning, 100_000)
+        .await
+        .unwrap()
+        .len();
     let _ = child.kill();
     let _ = child.wait();
 
@@ -187,11 +198,18 @@ async fn main() {
         s3.iter().all(|s| *s == 401)
     );
     println!("activated    {activated} of {n} users, one notice each");
-    println!("journal      {} rows for 1000 forged callbacks", logs_after - logs_before);
+    println!(
+        "journal      {} rows for 1000 forged callbacks",
+        logs_after - logs_before
+    );
     let slowest = first.iter().chain(&replays).chain(&forged).max().unwrap();
     println!(
         "verdict      slowest callback answer {:.1} ms (goal < 1000 ms): {}",
         slowest.as_secs_f64() * 1e3,
-        if *slowest < Duration::from_secs(1) && activated == n { "PASS" } else { "FAIL" }
+        if *slowest < Duration::from_secs(1) && activated == n {
+            "PASS"
+        } else {
+            "FAIL"
+        }
     );
 }
