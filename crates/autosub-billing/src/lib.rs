@@ -38,6 +38,12 @@ use autosub_store::{
 pub use config::{BillingConfig, Plan, Plans, CURRENCY, DEFAULT_PLANS};
 pub use platega::{Platega, PlategaError, TxState, TxStatus};
 
+/// A pending payment is read back this long after Platega's expiry of it (clocks and the create's own time differ).
+pub const RECONCILE_GRACE_MS: i64 = 2 * 60_000;
+
+/// How long making a payment link may take in all, retries included: the bot waits for it.
+pub const CREATE_DEADLINE: Duration = Duration::from_secs(8);
+
 /// The path Platega posts its callbacks to (set `$AUTOSUB_PUBLIC_URL` + this in Platega's cabinet).
 pub const CALLBACK_PATH: &str = "/billing/platega/callback";
 
@@ -114,6 +120,8 @@ pub struct Billing {
     noisy: Mutex<HashMap<&'static str, i64>>,
     /// How often [`Billing::run`] reconciles.
     pub reconcile_every: Duration,
+    /// The whole time a payment link may take ([`CREATE_DEADLINE`]).
+    pub create_deadline: Duration,
 }
 
 /// Constant-time equality of two byte strings (the length is not secret).
@@ -153,6 +161,7 @@ impl Billing {
             locks: Mutex::new(HashMap::new()),
             noisy: Mutex::new(HashMap::new()),
             reconcile_every: Duration::from_secs(60),
+            create_deadline: CREATE_DEADLINE,
         })
     }
 
@@ -220,10 +229,16 @@ impl Billing {
             .plans
             .get(tier, period)
             .ok_or(BuyError::NoSuchPlan)?;
+        // A payment already made keeps its own price and days (the price list may have changed since).
         let link = |p: &Payment| {
             p.redirect_url.clone().map(|url| Link {
                 url,
-                plan,
+                plan: Plan {
+                    tier: p.tier,
+                    period: p.period,
+                    price: p.amount,
+                    days: p.days,
+                },
                 payment_id: p.id,
             })
         };
@@ -237,10 +252,10 @@ impl Billing {
             return Ok(l);
         }
         let user = self.store.upsert_user(telegram_id, None, None, now).await?;
-        // The same plan pressed again while its payment is open (a minute to spare): the same link.
+        // The same plan pressed again while its payment is open (5 minutes to spare): the same link.
         if let Some(l) = self
             .store
-            .open_payment(user.id, tier, period, now + 60_000)
+            .open_payment(user.id, tier, period, now + 5 * 60_000)
             .await?
             .as_ref()
             .and_then(link)
@@ -255,17 +270,23 @@ impl Billing {
             "key": request_key,
         })
         .to_string();
+        let started = std::time::Instant::now();
         let created = client
-            .create(&platega::NewTransaction {
-                amount: plan.price,
-                currency: CURRENCY.to_owned(),
-                description: format!("AutoSub {} — {}", tier_name(tier), period_text(period)),
-                return_url: format!("{public}/billing/return"),
-                failed_url: format!("{public}/billing/fail"),
-                payload: payload.clone(),
-                method: self.cfg.method,
-            })
+            .create_within(
+                self.create_deadline,
+                &platega::NewTransaction {
+                    amount: plan.price,
+                    currency: CURRENCY.to_owned(),
+                    description: format!("AutoSub {} — {}", tier_name(tier), period_text(period)),
+                    return_url: format!("{public}/billing/return"),
+                    failed_url: format!("{public}/billing/fail"),
+                    payload: payload.clone(),
+                    method: self.cfg.method,
+                },
+            )
             .await;
+        // Platega's expiry counts from its answer, not from the press.
+        let now = now + started.elapsed().as_millis() as i64;
         let created = match created {
             Ok(c) => c,
             Err(e) => {
@@ -296,6 +317,7 @@ impl Billing {
             currency: CURRENCY.to_owned(),
             tier,
             period,
+            days: plan.days,
             status: PaymentStatus::Pending,
             external_id: Some(created.id.clone()),
             payload: Some(payload),
@@ -483,27 +505,18 @@ impl Billing {
         }
         let values = self.cfg.plans.day_values();
         Ok(match &state.status {
-            TxStatus::Confirmed => {
-                let days = self.cfg.plans.get(payment.tier, payment.period).map_or(
-                    match payment.period {
-                        PaymentPeriod::Month => 30,
-                        PaymentPeriod::Year => 365,
-                    },
-                    |p| p.days,
-                );
-                match self.store.confirm_payment(ext, days, values, now).await? {
-                    Activation::Activated { user, .. } => {
-                        metrics::counter!("autosub_payments_confirmed_total", "tier" => payment.tier.as_str(), "period" => payment.period.as_str()).increment(1);
-                        metrics::counter!("autosub_revenue_rub_total")
-                            .increment(payment.amount.max(0) as u64);
-                        Applied::Activated {
-                            tier: user.tier,
-                            until: user.tier_expires_at,
-                        }
+            TxStatus::Confirmed => match self.store.confirm_payment(ext, values, now).await? {
+                Activation::Activated { user, .. } => {
+                    metrics::counter!("autosub_payments_confirmed_total", "tier" => payment.tier.as_str(), "period" => payment.period.as_str()).increment(1);
+                    metrics::counter!("autosub_revenue_rub_total")
+                        .increment(payment.amount.max(0) as u64);
+                    Applied::Activated {
+                        tier: user.tier,
+                        until: user.tier_expires_at,
                     }
-                    Activation::Unchanged(_) => Applied::Unchanged,
                 }
-            }
+                Activation::Unchanged(_) => Applied::Unchanged,
+            },
             TxStatus::Chargebacked => {
                 match self.store.chargeback_payment(ext, values, now).await? {
                     Revocation::Revoked { .. } => {
@@ -563,26 +576,39 @@ impl Billing {
         })
     }
 
-    /// Pending payments past their expiry, each read back once and closed (or activated, if paid after all).
+    /// Pending payments past their expiry (and a grace of [`RECONCILE_GRACE_MS`]), each read back once and
+    /// closed: activated if it was paid after all (its callback lost), cancelled if Platega says so, else expired
+    /// (still pending, a wrong amount, a status this code does not know: each logged by [`Billing::apply`]).
     /// Those Platega cannot be asked about now stay for the next round. Returns how many were settled.
     pub async fn reconcile(&self, now: i64) -> Result<usize, StoreError> {
         let Some(client) = &self.client else {
             return Ok(0);
         };
+        let started = std::time::Instant::now();
         let mut settled = 0;
-        for p in self.store.payments_past_expiry(now, 100).await? {
+        for p in self
+            .store
+            .payments_past_expiry(now - RECONCILE_GRACE_MS, 100)
+            .await?
+        {
             let ext = p.external_id.clone().unwrap_or_default();
             let lock = self.lock_for(&ext);
             let _one_at_a_time = lock.lock().await;
-            match client.status(&ext).await {
+            let state = client.status(&ext).await;
+            // Each payment at its own time: a round of slow read-backs may take minutes.
+            let now = now + started.elapsed().as_millis() as i64;
+            match state {
                 Ok(state) => {
-                    if self.apply(&p, &state, None, now).await? == Applied::StillPending
-                        && self
-                            .store
-                            .close_payment(&ext, PaymentStatus::Expired, now)
-                            .await?
+                    let applied = self.apply(&p, &state, None, now).await?;
+                    if matches!(
+                        applied,
+                        Applied::StillPending | Applied::Mismatch | Applied::Ignored(_)
+                    ) && self
+                        .store
+                        .close_payment(&ext, PaymentStatus::Expired, now)
+                        .await?
                     {
-                        tracing::info!(payment = p.id, "payment expired unpaid");
+                        tracing::info!(payment = p.id, ?applied, "payment closed as expired");
                     }
                     settled += 1;
                 }

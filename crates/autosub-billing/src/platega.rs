@@ -239,6 +239,22 @@ impl Platega {
         }
     }
 
+    /// [`Platega::create`] given `deadline` in all (a timeout is [`PlategaError::Unavailable`]). A transaction
+    /// Platega made after the deadline has no row and its link is never sent: nobody can pay it.
+    pub async fn create_within(
+        &self,
+        deadline: Duration,
+        t: &NewTransaction,
+    ) -> Result<Created, PlategaError> {
+        tokio::time::timeout(deadline, self.create(t))
+            .await
+            .unwrap_or_else(|_| {
+                Err(PlategaError::Unavailable(format!(
+                    "no transaction within {deadline:?}"
+                )))
+            })
+    }
+
     /// `GET /transaction/{id}`: the transaction as Platega has it now. One attempt (callers retry later).
     pub async fn status(&self, id: &str) -> Result<TxState, PlategaError> {
         if id.is_empty()

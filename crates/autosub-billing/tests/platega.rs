@@ -42,10 +42,16 @@ async fn serve(billing: Arc<Billing>) -> String {
 }
 
 fn config(api: &str, creds: bool) -> BillingConfig {
+    config_with_plans(api, creds, None)
+}
+
+fn config_with_plans(api: &str, creds: bool, plans: Option<&str>) -> BillingConfig {
     let api = api.to_owned();
+    let plans = plans.map(str::to_owned);
     BillingConfig::from_vars(
         move |k| match k {
             "AUTOSUB_PLATEGA_API_URL" => Some(api.clone()),
+            "AUTOSUB_PLANS" => plans.clone(),
             "AUTOSUB_PLATEGA_MERCHANT_ID" if creds => Some(MERCHANT.into()),
             "AUTOSUB_PLATEGA_SECRET" if creds => Some(SECRET.into()),
             _ => None,
@@ -57,12 +63,24 @@ fn config(api: &str, creds: bool) -> BillingConfig {
 
 async fn setup(store: &Store) -> Setup {
     let platega = StandIn::spawn(MERCHANT, SECRET).await.unwrap();
-    let billing = Arc::new(
-        Billing::new(store.clone(), config(&platega.url(), true))
-            .unwrap()
-            .with_create_backoff(vec![Duration::from_millis(10); 3]),
+    let mut billing = Billing::new(store.clone(), config(&platega.url(), true))
+        .unwrap()
+        .with_create_backoff(vec![Duration::from_millis(10); 3]);
+    billing.create_deadline = Duration::from_secs(2);
+    let billing = Arc::new(billing);
+    // Its price list differs (as after a change, or a misconfigured second process): payments made by the first
+    // keep their own days and price.
+    let other = Arc::new(
+        Billing::new(
+            store.clone(),
+            config_with_plans(
+                &platega.url(),
+                true,
+                Some("pro:month=349/31,pro:year=3490/400"),
+            ),
+        )
+        .unwrap(),
     );
-    let other = Arc::new(Billing::new(store.clone(), config(&platega.url(), true)).unwrap());
     Setup {
         callback: serve(billing.clone()).await,
         other_callback: serve(other).await,
@@ -114,8 +132,13 @@ async fn links_are_made_once_per_press(store: Store) {
             link.payment_id
         )
     );
+    // Platega's 15 minutes, counted from its answer.
     let expires = p.expires_at.unwrap() - now;
-    assert_eq!(expires, 15 * 60_000);
+    assert!(
+        (15 * 60_000..15 * 60_000 + 8_000).contains(&expires),
+        "{expires}"
+    );
+    assert_eq!(p.days, 30);
     // The same press again (a redelivered update), or the same plan pressed again: the same link.
     for key in ["tg:1", "tg:2"] {
         let again = s
@@ -164,6 +187,22 @@ async fn links_are_made_once_per_press(store: Store) {
         .is_none());
     let user = store.get_user(102).await.unwrap().unwrap();
     assert!(store.user_payments(user.id, 10).await.unwrap().is_empty());
+    // Platega too slow: the link gives up at the deadline (the bot waits for it), nothing recorded.
+    s.platega
+        .fail_next(1, Failure::Slow(Duration::from_secs(6)));
+    let t = Instant::now();
+    let e = s
+        .billing
+        .buy(103, Tier::Pro, PaymentPeriod::Month, "tg:9", now)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BuyError::Unavailable(_)), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(store
+        .payment_by_request_key("tg:9")
+        .await
+        .unwrap()
+        .is_none());
     // Without credentials: not configured; with wrong ones: refused, and the journal says so without the secret.
     let off = Billing::new(store.clone(), config(&s.platega.url(), false)).unwrap();
     assert!(!off.configured());
@@ -494,7 +533,7 @@ async fn reconcile_closes_payments_left_pending(store: Store) {
     // Before the expiry nothing is looked at.
     assert_eq!(s.billing.reconcile(now + 60_000).await.unwrap(), 0);
     assert!(s.platega.requests().iter().all(|r| r.method != "GET"));
-    let later = now + 16 * 60_000;
+    let later = now + 18 * 60_000; // past the expiry (15 min) and the grace (2 min)
     let billing = s.billing.clone();
     let status = |ext: String| {
         let store = store.clone();
@@ -541,6 +580,25 @@ async fn reconcile_closes_payments_left_pending(store: Store) {
     assert_eq!(status(e.clone()).await, PaymentStatus::Pending);
     assert_eq!(billing.reconcile(later).await.unwrap(), 1);
     assert_eq!(status(e).await, PaymentStatus::Expired);
+    // A wrong amount and a status this code does not know: logged, closed, not read again.
+    for (user, key) in [(305, "f"), (306, "g")] {
+        s.billing
+            .buy(user, Tier::Pro, PaymentPeriod::Month, key, now)
+            .await
+            .unwrap();
+    }
+    let (f, g) = (
+        s.platega.transactions()[5].id.clone(),
+        s.platega.transactions()[6].id.clone(),
+    );
+    s.platega.set_status(&f, "CONFIRMED");
+    s.platega.set_amount(&f, 2.99, "RUB");
+    s.platega.set_status(&g, "REFUNDED");
+    assert_eq!(billing.reconcile(later).await.unwrap(), 2);
+    assert_eq!(status(f.clone()).await, PaymentStatus::Expired);
+    assert_eq!(status(g.clone()).await, PaymentStatus::Expired);
+    assert_eq!(store.get_user(305).await.unwrap().unwrap().tier, Tier::Free);
+    assert_eq!(billing.reconcile(later + 60_000).await.unwrap(), 0);
     // An expired payment paid after all (a late callback): still activates.
     s.platega.set_status(&ids[0], "CONFIRMED");
     assert_eq!(

@@ -23,6 +23,7 @@ const MAX_SEND_FAILURES: u32 = 5;
 /// Runs until `stop`: a pass every 500 ms over the tasks not finished.
 pub async fn notify_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let mut failures: HashMap<(i64, String), u32> = HashMap::new();
+    let mut notices_unrecorded = std::collections::HashSet::new();
     loop {
         if crate::pause(&mut stop, Duration::from_millis(500)).await {
             return;
@@ -75,7 +76,7 @@ pub async fn notify_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             }
         }
         if !*stop.borrow() {
-            if let Err(e) = crate::pay::deliver_notices(&ctx).await {
+            if let Err(e) = crate::pay::deliver_notices(&ctx, &mut notices_unrecorded).await {
                 tracing::warn!("notices: {e}");
             }
         }

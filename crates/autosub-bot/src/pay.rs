@@ -159,7 +159,17 @@ pub fn notice_text(lang: Lang, n: &Notice) -> Option<String> {
 
 /// Sends the notices not sent yet, each recorded as sent after Telegram took it (or refused it for good).
 /// Stops at the first failure that may pass (flood control, network): the rest wait for the next round.
-pub(crate) async fn deliver_notices(ctx: &Ctx) -> Result<(), BotError> {
+///
+/// `unrecorded` holds notices Telegram took whose record failed (the database refusing writes): they are not sent
+/// again while the record is retried.
+pub(crate) async fn deliver_notices(
+    ctx: &Ctx,
+    unrecorded: &mut std::collections::HashSet<i64>,
+) -> Result<(), BotError> {
+    for id in unrecorded.clone() {
+        ctx.store.notice_sent(id, now_ms()).await?;
+        unrecorded.remove(&id);
+    }
     for n in ctx.store.notices_unsent(50).await? {
         if ctx.tg.paused() {
             break;
@@ -181,7 +191,12 @@ pub(crate) async fn deliver_notices(ctx: &Ctx) -> Result<(), BotError> {
             continue;
         };
         match ctx.tg.send(chat_id, &text, None).await {
-            Ok(_) => ctx.store.notice_sent(n.id, now_ms()).await?,
+            Ok(_) => {
+                if let Err(e) = ctx.store.notice_sent(n.id, now_ms()).await {
+                    unrecorded.insert(n.id);
+                    return Err(e.into());
+                }
+            }
             Err(e @ (TgError::RetryAfter(_) | TgError::Network(_))) => {
                 tracing::warn!(notice = n.id, "notice: {e}");
                 break;

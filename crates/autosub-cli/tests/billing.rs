@@ -273,7 +273,7 @@ fn payments_activate_a_subscription_exactly_once(db: Db) {
     // Admins see the payments: the month counts, the charged-back year does not.
     let admin = TgUser::new(ADMIN, "en");
     w.si.send_text(&admin, "/stats");
-    wait_text(&w.si, ADMIN, "Payments today: 1 (299 RUB)", SHORT);
+    wait_text(&w.si, ADMIN, "Payments today (UTC): 1 (299 RUB)", SHORT);
 
     // Expiry: a tier that ended goes back to FREE and its user is told; one ending within 3 days is reminded.
     // (They talk to the bot first, so that it knows their languages.)
@@ -346,9 +346,19 @@ fn plans_say_when_payments_are_not_configured() {
             .count()
             == 2
     });
-    // The callback refuses while payments are off.
-    let (status, _) = http_get(&addr, "/billing/return");
-    assert_eq!(status, 200);
+    // The callback refuses while payments are off; the return page is there.
+    let platega = tokio::runtime::Runtime::new().unwrap();
+    let (status, _) = platega.block_on(async {
+        let p = Platega::spawn(MERCHANT, SECRET).await.unwrap();
+        p.fire_raw(
+            &format!("http://{addr}/billing/platega/callback"),
+            Creds::Right,
+            b"{}".to_vec(),
+        )
+        .await
+    });
+    assert_eq!(status, 503);
+    assert_eq!(http_get(&addr, "/billing/return").0, 200);
     // A merchant id without its secret is refused at start, naming the variable.
     let out = s
         .cmd(&["billing"])

@@ -26,10 +26,10 @@ use tokio::task::JoinSet;
 /// checking a deployment and the queue itself (`{"ms": 500}` waits half a second and writes one file).
 pub const KINDS: &[&str] = &["process", "sleep"];
 
-/// How a worker behaves.
 /// Users are reminded this long before their paid tier ends.
 pub const REMIND_BEFORE_MS: i64 = 3 * 86_400_000;
 
+/// How a worker behaves.
 #[derive(Clone, Debug)]
 pub struct WorkerOptions {
     /// Names this worker in leases and logs (`host-pid`).

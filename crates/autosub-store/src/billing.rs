@@ -30,6 +30,8 @@ pub struct NewPayment {
     pub currency: String,
     pub tier: Tier,
     pub period: PaymentPeriod,
+    /// Days of `tier` the payment buys (fixed when it is made: a price list changed meanwhile does not change it).
+    pub days: i64,
     pub status: PaymentStatus,
     /// The provider's id of the payment; unique.
     pub external_id: Option<String>,
@@ -52,6 +54,7 @@ pub struct Payment {
     pub currency: String,
     pub tier: Tier,
     pub period: PaymentPeriod,
+    pub days: i64,
     pub status: PaymentStatus,
     pub external_id: Option<String>,
     pub payload: Option<String>,
@@ -66,7 +69,7 @@ pub struct Payment {
     pub updated_at: i64,
 }
 
-const PAYMENT_COLUMNS: &str = "id, user_id, amount, currency, tier, period, status, external_id, payload, \
+const PAYMENT_COLUMNS: &str = "id, user_id, amount, currency, tier, period, days, status, external_id, payload, \
     request_key, redirect_url, expires_at, confirmed_at, granted_tier, granted_ms, created_at, updated_at";
 
 fn payment_from_row(row: &AnyRow) -> Result<Payment> {
@@ -77,6 +80,7 @@ fn payment_from_row(row: &AnyRow) -> Result<Payment> {
         currency: row.try_get("currency")?,
         tier: parse_tier(&row.try_get::<String, _>("tier")?)?,
         period: parse_enum(&row.try_get::<String, _>("period")?)?,
+        days: row.try_get("days")?,
         status: parse_enum(&row.try_get::<String, _>("status")?)?,
         external_id: row.try_get("external_id")?,
         payload: row.try_get("payload")?,
@@ -207,15 +211,16 @@ impl Store {
     pub async fn insert_payment(&self, p: &NewPayment, now: i64) -> Result<i64> {
         let id = sqlx::query_scalar::<_, i64>(
             "INSERT INTO payments \
-               (user_id, amount, currency, tier, period, status, external_id, payload, request_key, \
+               (user_id, amount, currency, tier, period, days, status, external_id, payload, request_key, \
                 redirect_url, expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id",
         )
         .bind(p.user_id)
         .bind(p.amount)
         .bind(p.currency.as_str())
         .bind(p.tier.as_str())
         .bind(p.period.as_str())
+        .bind(p.days)
         .bind(p.status.as_str())
         .bind(p.external_id.as_deref())
         .bind(p.payload.as_deref())
@@ -297,7 +302,8 @@ impl Store {
         rows.iter().map(payment_from_row).collect()
     }
 
-    /// Confirms the payment `external_id` and gives its user `days` of its tier, in one transaction, once.
+    /// Confirms the payment `external_id` and gives its user the payment's days of its tier, in one transaction,
+    /// once.
     ///
     /// The time is added from the current expiry when the user's paid tier is still running, else from `now`.
     /// Buying a higher tier than the running one converts the remaining time into the new tier at equal value
@@ -308,15 +314,9 @@ impl Store {
     pub async fn confirm_payment(
         &self,
         external_id: &str,
-        days: i64,
         values: DayValues,
         now: i64,
     ) -> Result<Activation> {
-        if days <= 0 {
-            return Err(StoreError::InvalidInput(format!(
-                "a payment granting {days} days"
-            )));
-        }
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "SELECT {PAYMENT_COLUMNS} FROM payments WHERE external_id = $1{}",
@@ -334,12 +334,13 @@ impl Store {
         ) {
             return Ok(Activation::Unchanged(payment.status));
         }
-        if !payment.tier.is_paid() {
+        if !payment.tier.is_paid() || payment.days <= 0 {
             return Err(StoreError::InvalidInput(format!(
-                "payment {} is for the free tier",
-                payment.id
+                "payment {} buys {} days of {}",
+                payment.id, payment.days, payment.tier
             )));
         }
+        let days = payment.days;
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE id = $1{}",
             self.for_update()
@@ -591,8 +592,19 @@ impl Store {
             let tier = parse_tier(&row.try_get::<String, _>("tier")?)?;
             let at: i64 = row.try_get("tier_expires_at")?;
             let mut tx = self.begin_write().await?;
+            // Read again under the lock: a payment confirmed since the first read moved the date, and wins.
+            let sql = format!(
+                "SELECT tier_expires_at FROM users WHERE id = $1{}",
+                self.for_update()
+            );
+            let current: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if current != Some(at) {
+                continue;
+            }
             if at <= now {
-                // Guarded by the expiry read: a payment confirmed meanwhile moved it, and wins.
                 let done = sqlx::query(
                     "UPDATE users SET tier = 'free', tier_expires_at = NULL, updated_at = $3 \
                      WHERE id = $1 AND tier_expires_at = $2",

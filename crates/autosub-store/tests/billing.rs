@@ -44,6 +44,10 @@ async fn payment(
                 currency: "RUB".into(),
                 tier,
                 period,
+                days: match period {
+                    PaymentPeriod::Month => 30,
+                    PaymentPeriod::Year => 365,
+                },
                 status: PaymentStatus::Pending,
                 external_id: Some(ext.into()),
                 payload: None,
@@ -61,7 +65,7 @@ async fn confirming_activates_once_and_extends(store: Store) {
     payment(&store, 1, "m1", Tier::Pro, PaymentPeriod::Month, 299).await;
     payment(&store, 1, "y1", Tier::Pro, PaymentPeriod::Year, 2990).await;
     let Activation::Activated { user, payment: p } =
-        store.confirm_payment("m1", 30, VALUES, T0).await.unwrap()
+        store.confirm_payment("m1", VALUES, T0).await.unwrap()
     else {
         panic!("not activated")
     };
@@ -80,17 +84,12 @@ async fn confirming_activates_once_and_extends(store: Store) {
     );
     // A replay changes nothing.
     assert_eq!(
-        store
-            .confirm_payment("m1", 30, VALUES, T0 + 5)
-            .await
-            .unwrap(),
+        store.confirm_payment("m1", VALUES, T0 + 5).await.unwrap(),
         Activation::Unchanged(PaymentStatus::Confirmed)
     );
     // A year bought a day later adds to the running month.
-    let Activation::Activated { user, .. } = store
-        .confirm_payment("y1", 365, VALUES, T0 + DAY)
-        .await
-        .unwrap()
+    let Activation::Activated { user, .. } =
+        store.confirm_payment("y1", VALUES, T0 + DAY).await.unwrap()
     else {
         panic!("not activated")
     };
@@ -116,10 +115,10 @@ async fn confirming_activates_once_and_extends(store: Store) {
     assert_eq!(utc_month_start(T0), T0 - 12 * 3_600_000);
     // Expired before the second purchase: it starts from now.
     payment(&store, 2, "m2", Tier::Pro, PaymentPeriod::Month, 299).await;
-    store.confirm_payment("m2", 30, VALUES, T0).await.unwrap();
+    store.confirm_payment("m2", VALUES, T0).await.unwrap();
     payment(&store, 2, "m3", Tier::Pro, PaymentPeriod::Month, 299).await;
     let Activation::Activated { user, .. } = store
-        .confirm_payment("m3", 30, VALUES, T0 + 40 * DAY)
+        .confirm_payment("m3", VALUES, T0 + 40 * DAY)
         .await
         .unwrap()
     else {
@@ -127,7 +126,7 @@ async fn confirming_activates_once_and_extends(store: Store) {
     };
     assert_eq!(user.tier_expires_at, Some(T0 + 70 * DAY));
     assert!(matches!(
-        store.confirm_payment("nope", 30, VALUES, T0).await,
+        store.confirm_payment("nope", VALUES, T0).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -138,7 +137,7 @@ async fn concurrent_confirmations_activate_once(store: Store) {
     for i in 0..10 {
         let s = store.clone();
         handles.push(tokio::spawn(async move {
-            s.confirm_payment("c1", 30, VALUES, T0 + i).await.unwrap()
+            s.confirm_payment("c1", VALUES, T0 + i).await.unwrap()
         }));
     }
     let mut activated = 0;
@@ -164,11 +163,10 @@ async fn concurrent_confirmations_activate_once(store: Store) {
 async fn upgrades_convert_and_chargebacks_take_back(store: Store) {
     payment(&store, 3, "p", Tier::Pro, PaymentPeriod::Month, 299).await;
     payment(&store, 3, "c", Tier::Creator, PaymentPeriod::Month, 599).await;
-    store.confirm_payment("p", 30, VALUES, T0).await.unwrap();
+    store.confirm_payment("p", VALUES, T0).await.unwrap();
     // Ten days later, CREATOR: the 20 PRO days left become 20 * 299/599 CREATOR days on top of the 30 bought.
     let now = T0 + 10 * DAY;
-    let Activation::Activated { user, .. } =
-        store.confirm_payment("c", 30, VALUES, now).await.unwrap()
+    let Activation::Activated { user, .. } = store.confirm_payment("c", VALUES, now).await.unwrap()
     else {
         panic!()
     };
@@ -224,7 +222,7 @@ async fn upgrades_convert_and_chargebacks_take_back(store: Store) {
     assert!(store.user_notices(4).await.unwrap().is_empty());
     // A charged-back payment cannot be confirmed afterwards; revenue leaves it out.
     assert_eq!(
-        store.confirm_payment("n", 30, VALUES, T0).await.unwrap(),
+        store.confirm_payment("n", VALUES, T0).await.unwrap(),
         Activation::Unchanged(PaymentStatus::Chargebacked)
     );
     assert_eq!(store.revenue(0, i64::MAX).await.unwrap().payments, 0);
@@ -344,7 +342,7 @@ async fn payments_close_and_are_found(store: Store) {
         .is_err());
     // Paid after all: a cancelled payment still activates when the provider says CONFIRMED.
     assert!(matches!(
-        store.confirm_payment("x1", 30, VALUES, T0).await.unwrap(),
+        store.confirm_payment("x1", VALUES, T0).await.unwrap(),
         Activation::Activated { .. }
     ));
     assert!(!store
@@ -358,6 +356,7 @@ async fn payments_close_and_are_found(store: Store) {
         currency: "RUB".into(),
         tier: Tier::Pro,
         period: PaymentPeriod::Month,
+        days: 30,
         status: PaymentStatus::Pending,
         external_id: Some("x2".into()),
         payload: None,

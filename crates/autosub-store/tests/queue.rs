@@ -974,6 +974,7 @@ async fn payments_and_logs(store: Store) {
         currency: "RUB".into(),
         tier: Tier::Pro,
         period: PaymentPeriod::Month,
+        days: 30,
         status: PaymentStatus::Pending,
         external_id: Some("yk-123".into()),
         payload: Some(r#"{"event":"payment.waiting"}"#.into()),

@@ -4,7 +4,9 @@
 -- The button press that asked for the payment: a redelivered press finds the first payment instead of a second.
 ALTER TABLE payments ADD COLUMN request_key TEXT;
 CREATE UNIQUE INDEX payments_request_key_idx ON payments (request_key);
--- The provider's payment page sent to the user, and when the provider stops accepting the payment.
+-- The days of the tier the payment buys (the plan's when it was made), the provider's payment page sent to the
+-- user, and when the provider stops accepting the payment.
+ALTER TABLE payments ADD COLUMN days BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE payments ADD COLUMN redirect_url TEXT;
 ALTER TABLE payments ADD COLUMN expires_at BIGINT;
 -- Set when confirmed: the tier and the time (ms) that confirming added, taken back by a chargeback.
