@@ -59,6 +59,7 @@ pub async fn command(
                 .store
                 .revenue(autosub_store::utc_month_start(now), i64::MAX)
                 .await?;
+            let m = ctx.store.metrics(now - 30 * 86_400_000, now).await?;
             let text = t(
                 lang,
                 "stats",
@@ -73,6 +74,10 @@ pub async fn command(
                     ("rev_today", &today_rev.amount.to_string()),
                     ("pay_month", &month_rev.payments.to_string()),
                     ("rev_month", &month_rev.amount.to_string()),
+                    ("dau", &m.dau.to_string()),
+                    ("wau", &m.wau.to_string()),
+                    ("mau", &m.mau.to_string()),
+                    ("conversion", &format!("{:.1}%", m.conversion * 100.0)),
                 ],
             );
             say(ctx, chat, &text).await

@@ -451,6 +451,7 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
             now,
         )
         .await?;
+    ctx.store.record_activity(user.id, now).await?;
     // One read of the user's bot state serves the language and the /settings defaults.
     let chat_state = ctx.store.bot_chat_touch(uid, chat, now).await?;
     let lang = match chat_state.lang.as_deref() {
@@ -713,6 +714,7 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
         .store
         .upsert_user(uid, q.from.username.as_deref(), None, now)
         .await?;
+    ctx.store.record_activity(user.id, now).await?;
     let tier = user.effective_tier(now);
     match press {
         Press::Buy { tier, period } => {

@@ -122,7 +122,7 @@ enum Command {
     /// Run the Telegram bot alone (one process per bot token), with the HTTP server; workers run elsewhere on the
     /// same database. See docs/BOT.md.
     Bot,
-    /// Run the HTTP server alone (health, metrics; payments), for a set-up spread over several machines.
+    /// Run the payment callback (Platega), the reconciliation of payments, health and metrics.
     Billing,
     /// Queue a job (every option of `process`); prints its id; --wait follows it to its end.
     Submit(Box<service::SubmitArgs>),
@@ -132,6 +132,8 @@ enum Command {
     /// Show a user, grant a tier, ban or unban.
     #[command(subcommand)]
     Users(service::UsersCommand),
+    /// Business metrics: active users, conversion, revenue, ARPU, retention, tasks, processing times.
+    Stats(service::StatsArgs),
 }
 
 #[derive(Args, Clone)]
@@ -622,6 +624,7 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         Command::Submit(a) => service::submit_cmd(*a, ui, sink),
         Command::Jobs(c) => service::jobs_cmd(c),
         Command::Users(c) => service::users_cmd(c),
+        Command::Stats(a) => service::stats_cmd(a),
     }
 }
 

@@ -90,6 +90,42 @@ pub enum UsersCommand {
     Unban { telegram_id: i64 },
 }
 
+#[derive(Args)]
+pub struct StatsArgs {
+    /// Start of the period (a UTC date, YYYY-MM-DD) [default: 30 days ago]; it ends now.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    since: Option<i64>,
+    /// Print JSON (money in RUB, rates as fractions, times in seconds).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `YYYY-MM-DD` as the first millisecond of that UTC day.
+fn parse_date(s: &str) -> Result<i64, String> {
+    let bad = || format!("{s:?} is not a date like 2026-11-01");
+    let mut parts = s.trim().splitn(3, '-');
+    let mut next = |max: i64| -> Result<i64, String> {
+        parts
+            .next()
+            .and_then(|p| p.parse::<i64>().ok())
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(bad)
+    };
+    let (y, m, d) = (next(9999)?, next(12)?, next(31)?);
+    // days_from_civil, checked by converting back.
+    let yy = if m <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let ms = (era * 146_097 + doe - 719_468) * 86_400_000;
+    if autosub_store::utc_date(ms) != (y, m, d) {
+        return Err(bad());
+    }
+    Ok(ms)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -382,6 +418,83 @@ pub fn billing_cmd() -> Result<u8> {
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
         reconcile.abort();
+        Ok(exit::OK)
+    })
+}
+
+/// `autosub stats`: the business metrics from `--since` (default 30 days ago) to now.
+pub fn stats_cmd(a: StatsArgs) -> Result<u8> {
+    let cfg = config()?;
+    runtime()?.block_on(async {
+        let store = open(&cfg).await?;
+        let now = autosub_store::now_ms();
+        let since = a.since.unwrap_or(now - 30 * 86_400_000);
+        if since >= now {
+            return Err(bad("--since must be a day before now"));
+        }
+        let m = store.metrics(since, now).await?;
+        if a.json {
+            let mut v = serde_json::to_value(&m)?;
+            v["since"] = json!(iso(m.since));
+            v["until"] = json!(iso(m.until));
+            for k in ["d1", "d7", "d30"] {
+                v["retention"][k] = json!(m.retention[k].rate);
+                v["retention_cohorts"][k] = serde_json::to_value(m.retention[k])?;
+            }
+            out!("{}", serde_json::to_string_pretty(&v)?);
+            return Ok(exit::OK);
+        }
+        let pct = |x: f64| format!("{:.1}%", x * 100.0);
+        out!("period       {} .. {}", iso(m.since), iso(m.until));
+        out!(
+            "active       today {}, 7 days {}, 30 days {}; in the period {}",
+            m.dau,
+            m.wau,
+            m.mau,
+            m.active
+        );
+        out!(
+            "new users    {} ({} paid: conversion {})",
+            m.new_users,
+            m.new_paying,
+            pct(m.conversion)
+        );
+        out!("revenue      {} RUB (ARPU {:.2} RUB)", m.revenue, m.arpu);
+        for p in &m.revenue_by_plan {
+            out!(
+                "  {:<8} {:<6} {:>4} payments {:>8} RUB",
+                p.tier,
+                p.period,
+                p.payments,
+                p.amount
+            );
+        }
+        let r = |k: &str| {
+            let x = &m.retention[k];
+            format!("{k} {} ({} of {})", pct(x.rate), x.retained, x.cohort)
+        };
+        out!("retention    {}, {}, {}", r("d1"), r("d7"), r("d30"));
+        let list = |m: &std::collections::BTreeMap<String, i64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out!(
+            "tasks        {} ({})",
+            m.tasks.total,
+            list(&m.tasks.by_status)
+        );
+        out!("  by tier    {}", list(&m.tasks.by_tier));
+        out!("  features   {}", list(&m.tasks.by_feature));
+        for (tier, t) in &m.processing {
+            out!(
+                "processing   {tier}: median {:.1} s, p95 {:.1} s ({} completed)",
+                t.median_s,
+                t.p95_s,
+                t.tasks
+            );
+        }
         Ok(exit::OK)
     })
 }
@@ -835,6 +948,23 @@ fn stage_files(cfg: &Config, id: i64, job: &mut Job, input: Option<&Path>) -> Re
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stats_dates() {
+        use super::parse_date;
+        assert_eq!(parse_date("2024-01-01"), Ok(1_704_067_200_000));
+        assert_eq!(parse_date("2024-02-29"), Ok(1_709_164_800_000));
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1",
+            "yesterday",
+            "2024-01-32",
+            "",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn iso_dates() {
         assert_eq!(super::iso(0), "1970-01-01T00:00:00Z");

@@ -273,7 +273,12 @@ fn payments_activate_a_subscription_exactly_once(db: Db) {
     // Admins see the payments: the month counts, the charged-back year does not.
     let admin = TgUser::new(ADMIN, "en");
     w.si.send_text(&admin, "/stats");
-    wait_text(&w.si, ADMIN, "Payments today (UTC): 1 (299 RUB)", SHORT);
+    wait_text(
+        &w.si,
+        ADMIN,
+        "Payments this month (UTC): 1 (299 RUB)",
+        SHORT,
+    );
 
     // Expiry: a tier that ended goes back to FREE and its user is told; one ending within 3 days is reminded.
     // (They talk to the bot first, so that it knows their languages.)
@@ -295,6 +300,32 @@ fn payments_activate_a_subscription_exactly_once(db: Db) {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(count_text(&w.si, 503, "plan ends on"), 1, "reminded once");
     assert_eq!(count_text(&w.si, 502, "закончился"), 1, "told once");
+
+    // The business metrics over the same history: four users today (all wrote to the bot), one of them paid;
+    // revenue is the month (the year was charged back).
+    let r = w.s.run(&["stats", "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    // (The 30 days and the counts of new users hold even if the run crosses midnight UTC; today's count may not.)
+    assert_eq!(v["mau"], 4, "{v}");
+    assert!(v["dau"].as_i64().unwrap() <= 4, "{v}");
+    assert_eq!(
+        (v["new_users"].as_i64(), v["new_paying"].as_i64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(v["conversion"], 0.25);
+    assert_eq!(v["revenue"], 299);
+    assert_eq!(v["arpu"], 74.75);
+    assert_eq!(
+        v["revenue_by_plan"],
+        json!([{"tier": "pro", "period": "month", "payments": 1, "amount": 299}])
+    );
+    for k in ["wau", "mau", "tasks", "retention"] {
+        assert!(!v[k].is_null(), "{k} in {v}");
+    }
+    assert_eq!(v["retention"]["d1"], 0.0);
+    let r = w.s.run(&["stats"]).ok();
+    assert!(r.stdout.contains("revenue      299 RUB"), "{}", r.stdout);
+    assert_eq!(w.s.run(&["stats", "--since", "2026-02-30"]).code, 2);
 
     // No secret in any process's log.
     let secret = TOKEN.split_once(':').unwrap().1;

@@ -80,6 +80,7 @@ pub mod billing;
 pub mod bot;
 pub mod error;
 pub mod queue;
+pub mod stats;
 pub mod store;
 pub mod tiers;
 
@@ -92,6 +93,7 @@ pub use queue::{
     backoff_ms, sort_key, CancelOutcome, Claimed, FailOutcome, Failure, Lease, NewTask,
     RescueOutcome, Rescued, TaskRow, TaskStatus,
 };
+pub use stats::{Metrics, PlanRevenue, Retention, TaskCounts, Timing};
 pub use store::{
     now_ms, utc_date, utc_day, Backend, Level, LogRow, PaymentPeriod, PaymentStatus, Store,
     StoreOptions, UnknownValue, User,

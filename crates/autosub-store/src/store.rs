@@ -150,7 +150,7 @@ fn parse_url(url: &str) -> Result<Target> {
 /// migrator, so no `macros` feature (and no proc-macro build) is needed; sqlx records them in
 /// `_sqlx_migrations` with a checksum, exactly as `sqlx::migrate!` would.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(i64, &str, &str); 3] = match backend {
+    let files: [(i64, &str, &str); 4] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -162,6 +162,11 @@ fn migrator(backend: Backend) -> Migrator {
                 3,
                 "billing",
                 include_str!("../migrations/sqlite/0003_billing.sql"),
+            ),
+            (
+                4,
+                "activity",
+                include_str!("../migrations/sqlite/0004_activity.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -179,6 +184,11 @@ fn migrator(backend: Backend) -> Migrator {
                 3,
                 "billing",
                 include_str!("../migrations/postgres/0003_billing.sql"),
+            ),
+            (
+                4,
+                "activity",
+                include_str!("../migrations/postgres/0004_activity.sql"),
             ),
         ],
     };
