@@ -134,6 +134,9 @@ enum Command {
     Users(service::UsersCommand),
     /// Business metrics: active users, conversion, revenue, ARPU, retention, tasks, processing times.
     Stats(service::StatsArgs),
+    /// Back up or restore the database.
+    #[command(subcommand)]
+    Db(service::DbCommand),
 }
 
 #[derive(Args, Clone)]
@@ -625,6 +628,7 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         Command::Jobs(c) => service::jobs_cmd(c),
         Command::Users(c) => service::users_cmd(c),
         Command::Stats(a) => service::stats_cmd(a),
+        Command::Db(c) => service::db_cmd(c),
     }
 }
 

@@ -90,6 +90,15 @@ pub enum UsersCommand {
     Unban { telegram_id: i64 },
 }
 
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Write a backup of the database to FILE (SQLite: a consistent copy taken while the service runs;
+    /// PostgreSQL: pg_dump's custom format). FILE must not exist.
+    Backup { file: PathBuf },
+    /// Replace the database's contents with the backup FILE. Stop every process using the database first.
+    Restore { file: PathBuf },
+}
+
 #[derive(Args)]
 pub struct StatsArgs {
     /// Start of the period (a UTC date, YYYY-MM-DD) [default: 30 days ago]; it ends now.
@@ -210,6 +219,15 @@ fn worker(cfg: &Config, store: Store, models_dir: &Path, concurrency: usize) -> 
     let env = job_env(models_dir, true, true)?;
     let mut opts = WorkerOptions::new(cfg.data_dir.clone(), concurrency, cfg.lease);
     opts.subscriptions_every = cfg.subscription_sweep;
+    opts.backup = cfg
+        .backup_dir
+        .clone()
+        .map(|dir| autosub_service::worker::BackupPlan {
+            dir,
+            keep: cfg.backup_keep,
+            database_url: cfg.database_url.clone(),
+            every: Duration::from_secs(86_400),
+        });
     if let Ok(id) = std::env::var("AUTOSUB_WORKER_ID") {
         opts.id = id;
     }
@@ -418,6 +436,34 @@ pub fn billing_cmd() -> Result<u8> {
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
         reconcile.abort();
+        Ok(exit::OK)
+    })
+}
+
+/// `autosub db backup|restore`.
+pub fn db_cmd(c: DbCommand) -> Result<u8> {
+    use autosub_service::backup::{self, BackupError};
+    let cfg = config()?;
+    let fail = |e: BackupError| match e {
+        BackupError::Invalid(m) => bad(m),
+        e => anyhow::anyhow!(e),
+    };
+    runtime()?.block_on(async {
+        match c {
+            DbCommand::Backup { file } => {
+                let store = open(&cfg).await?;
+                let bytes = backup::backup(&store, cfg.database_url.as_deref(), &file)
+                    .await
+                    .map_err(fail)?;
+                out!("{} ({} bytes)", file.display(), bytes);
+            }
+            DbCommand::Restore { file } => {
+                backup::restore(cfg.database_url.as_deref(), &cfg.data_dir, &file)
+                    .await
+                    .map_err(fail)?;
+                out!("restored {}", file.display());
+            }
+        }
         Ok(exit::OK)
     })
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use autosub_store::TaskStatus;
+use autosub_store::{NewTask, TaskStatus, Tier};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -479,4 +479,183 @@ fn billing_is_ready_only_while_its_database_answers() {
     assert!(!body.contains("postgres://"), "{body}");
     s.signal(0, "-TERM");
     assert_eq!(s.wait_exit(0, Duration::from_secs(20)), Some(0));
+}
+
+/// Users, payments and tasks as the snapshot a round trip must keep.
+fn snapshot(s: &Service) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let store = s.store();
+    let rt = &s.rt;
+    let users = [7001, 7002, 7003]
+        .iter()
+        .map(|id| format!("{:?}", rt.block_on(store.get_user(*id)).unwrap()))
+        .collect();
+    let payments = ["bk-1", "bk-2"]
+        .iter()
+        .map(|id| {
+            format!(
+                "{:?}",
+                rt.block_on(store.get_payment_by_external_id(id)).unwrap()
+            )
+        })
+        .collect();
+    let tasks = rt
+        .block_on(store.list_tasks(None, 100))
+        .unwrap()
+        .iter()
+        .map(|t| format!("{} {} {} {:?}", t.id, t.kind, t.status, t.user_id))
+        .collect();
+    rt.block_on(store.close());
+    (users, payments, tasks)
+}
+
+fn backup_round_trip(db: Db) {
+    use autosub_store::{DayValues, NewPayment, PaymentPeriod, PaymentStatus};
+    let mut s = Service::new(db);
+    let store = s.store();
+    let now = autosub_store::now_ms();
+    let rt = &s.rt;
+    rt.block_on(store.grant(7001, Tier::Pro, 30, now)).unwrap();
+    rt.block_on(store.grant(7002, Tier::Creator, 365, now))
+        .unwrap();
+    let u = rt
+        .block_on(store.upsert_user(7003, Some("ann"), Some("ru"), now))
+        .unwrap();
+    rt.block_on(store.set_banned(7003, true)).unwrap();
+    for (ext, status) in [("bk-1", true), ("bk-2", false)] {
+        rt.block_on(store.insert_payment(
+            &NewPayment {
+                user_id: u.id,
+                amount: 299,
+                currency: "RUB".into(),
+                tier: Tier::Pro,
+                period: PaymentPeriod::Month,
+                days: 30,
+                status: PaymentStatus::Pending,
+                external_id: Some(ext.into()),
+                payload: Some("{}".into()),
+                request_key: Some(format!("k-{ext}")),
+                redirect_url: None,
+                expires_at: Some(now),
+            },
+            now,
+        ))
+        .unwrap();
+        if status {
+            let v = DayValues {
+                pro: 10.0,
+                creator: 20.0,
+            };
+            rt.block_on(store.confirm_payment(ext, v, now)).unwrap();
+        }
+    }
+    // A kind no worker runs: the worker started below must leave these tasks as they are.
+    let mut t = NewTask {
+        kind: "archive".into(),
+        spec: r#"{"ms": 1}"#.into(),
+        spec_version: 1,
+        input_type: "file".into(),
+        tier: Tier::Free,
+        ..NewTask::default()
+    };
+    t.user_telegram_id = Some(7001);
+    rt.block_on(store.enqueue(&t, now)).unwrap();
+    rt.block_on(store.enqueue(&t, now)).unwrap();
+    rt.block_on(store.close());
+    let before = snapshot(&s);
+
+    let dir = s._tmp.path().join("backups");
+    let file = dir.join("manual.backup");
+    let r = s.run(&["db", "backup", file.to_str().unwrap()]).ok();
+    assert!(r.stdout.contains("bytes"), "{}", r.stdout);
+    assert!(file.metadata().unwrap().len() > 1000);
+    assert_eq!(files_in(&dir), ["manual.backup"], "no partial file left");
+    // A second backup onto the same name is refused; the first is untouched.
+    let again = s.run(&["db", "backup", file.to_str().unwrap()]);
+    assert_eq!(again.code, 3, "{}", again.stderr);
+
+    // Changes after the backup...
+    let store = s.store();
+    rt.block_on(store.grant(7001, Tier::Creator, 5, now))
+        .unwrap();
+    rt.block_on(store.set_banned(7003, false)).unwrap();
+    rt.block_on(store.grant(7999, Tier::Pro, 1, now)).unwrap();
+    rt.block_on(store.enqueue(&t, now)).unwrap();
+    rt.block_on(store.close());
+    assert_ne!(snapshot(&s), before);
+    // ... are gone after the restore: users, payments and tasks as they were.
+    s.run(&["db", "restore", file.to_str().unwrap()]).ok();
+    assert_eq!(snapshot(&s), before);
+    let store = s.store();
+    assert!(rt.block_on(store.get_user(7999)).unwrap().is_none());
+    assert!(rt.block_on(store.migrations_applied()).unwrap());
+    rt.block_on(store.close());
+
+    // Not a backup: refused, the database unchanged.
+    let junk = dir.join("junk.backup");
+    std::fs::write(&junk, b"this is not a database").unwrap();
+    let r = s.run(&["db", "restore", junk.to_str().unwrap()]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert_eq!(snapshot(&s), before);
+
+    // The scheduled backup: a worker with AUTOSUB_BACKUP_DIR writes one at start and keeps the newest 2.
+    let daily = s._tmp.path().join("daily");
+    std::fs::create_dir_all(&daily).unwrap();
+    for old in [
+        "autosub-20200101-000000.db",
+        "autosub-20200102-000000.dump",
+        "autosub-20200103-000000.db",
+    ] {
+        std::fs::write(daily.join(old), b"old").unwrap();
+    }
+    std::fs::write(daily.join("notes.txt"), b"kept").unwrap();
+    s.env = vec![
+        ("AUTOSUB_BACKUP_DIR".into(), daily.display().to_string()),
+        ("AUTOSUB_BACKUP_KEEP".into(), "2".into()),
+    ];
+    let w = s.spawn("worker", &["worker"]);
+    let t0 = Instant::now();
+    let ext = if matches!(db, Db::Sqlite) {
+        ".db"
+    } else {
+        ".dump"
+    };
+    let fresh = loop {
+        let names = files_in(&daily);
+        if let Some(n) = names.iter().find(|n| {
+            n.starts_with("autosub-20") && !n.starts_with("autosub-2020") && n.ends_with(ext)
+        }) {
+            if names.len() == 3 {
+                break n.clone();
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no scheduled backup: {names:?}\n{}",
+            s.log("worker")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut expected = vec![
+        "autosub-20200103-000000.db".to_owned(),
+        fresh.clone(),
+        "notes.txt".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(files_in(&daily), expected);
+    s.signal(w, "-TERM");
+    s.wait_exit(w, Duration::from_secs(30));
+    // The scheduled backup restores too.
+    s.run(&["db", "restore", daily.join(&fresh).to_str().unwrap()])
+        .ok();
+    assert_eq!(snapshot(&s), before);
+}
+
+#[test]
+fn database_backup_and_restore_round_trip_on_sqlite() {
+    backup_round_trip(Db::Sqlite);
+}
+
+#[test]
+fn database_backup_and_restore_round_trip_on_postgres() {
+    backup_round_trip(Db::Postgres);
 }

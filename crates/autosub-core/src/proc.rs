@@ -19,7 +19,7 @@ const STDERR_TAIL: usize = 30;
 const POLL: Duration = Duration::from_millis(50);
 
 /// A program invocation. Build with [`Cmd::new`] and the `arg*`/`timeout` methods.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Cmd {
     program: OsString,
     /// Name of the Debian package that provides the program, for the "not found" message.
@@ -28,6 +28,8 @@ pub struct Cmd {
     timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     capture_stdout: bool,
+    /// Extra environment variables; never shown by [`Cmd::display`] (a password goes here, not in an argument).
+    env: Vec<(OsString, OsString)>,
 }
 
 /// What a finished child left behind.
@@ -51,6 +53,13 @@ impl Output {
     }
 }
 
+impl std::fmt::Debug for Cmd {
+    /// The command line, without the environment (which may hold a password).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cmd({})", self.display())
+    }
+}
+
 impl Cmd {
     pub fn new(program: impl AsRef<OsStr>, package: &str) -> Self {
         Cmd {
@@ -60,7 +69,14 @@ impl Cmd {
             timeout: None,
             idle_timeout: None,
             capture_stdout: false,
+            env: Vec::new(),
         }
+    }
+    /// Sets an environment variable of the child (not shown in logs).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
     }
     pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
         self.args.push(a.as_ref().to_owned());
@@ -116,6 +132,7 @@ impl Cmd {
         use std::os::unix::process::CommandExt;
         let mut child = Command::new(&self.program)
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             // Own process group: cancelling kills the program and anything it started (yt-dlp runs ffmpeg).
             .process_group(0)
             .stdin(Stdio::null())

@@ -9,6 +9,8 @@
 //! | `AUTOSUB_PUBLIC_URL` | none (the address users reach the HTTP server at: download links, payment returns) |
 //! | `AUTOSUB_LEASE_SECS` | 30 (a worker silent this long is presumed dead and its task rescued) |
 //! | `AUTOSUB_SUBSCRIPTION_SWEEP_SECS` | 3600 (how often ended paid tiers are moved to FREE and reminders written) |
+//! | `AUTOSUB_BACKUP_DIR` | none (a worker writes a daily database backup there) |
+//! | `AUTOSUB_BACKUP_KEEP` | 7 (backups kept in `AUTOSUB_BACKUP_DIR`) |
 
 use autosub_store::{mask_url, Store};
 use std::fmt;
@@ -70,6 +72,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub lease: Duration,
     pub subscription_sweep: Duration,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_keep: usize,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -150,6 +154,19 @@ impl Config {
                     })?,
             ),
         };
+        let backup_keep = match var("AUTOSUB_BACKUP_KEEP") {
+            None => 7,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "AUTOSUB_BACKUP_KEEP",
+                        format!("{v:?} is not a number of backups from 1 to 1000"),
+                    )
+                })?,
+        };
         let database_url = var("AUTOSUB_DATABASE_URL");
         if let Some(u) = &database_url {
             if !(u.starts_with("sqlite:")
@@ -172,6 +189,8 @@ impl Config {
             public_url,
             lease,
             subscription_sweep,
+            backup_dir: var("AUTOSUB_BACKUP_DIR").map(PathBuf::from),
+            backup_keep,
         })
     }
 
@@ -210,6 +229,14 @@ impl Config {
                 "AUTOSUB_SUBSCRIPTION_SWEEP_SECS",
                 self.subscription_sweep.as_secs().to_string(),
             ),
+            (
+                "AUTOSUB_BACKUP_DIR",
+                self.backup_dir.as_ref().map_or_else(
+                    || "(not set: no scheduled backups)".into(),
+                    |d| d.display().to_string(),
+                ),
+            ),
+            ("AUTOSUB_BACKUP_KEEP", self.backup_keep.to_string()),
         ]
     }
 }

@@ -26,6 +26,17 @@ use tokio::task::JoinSet;
 /// checking a deployment and the queue itself (`{"ms": 500}` waits half a second and writes one file).
 pub const KINDS: &[&str] = &["process", "sleep"];
 
+/// Where and how the daily backup is written.
+#[derive(Clone, Debug)]
+pub struct BackupPlan {
+    pub dir: PathBuf,
+    pub keep: usize,
+    /// The database URL (pg_dump connects itself); `None`: the SQLite default.
+    pub database_url: Option<String>,
+    /// How often (a day).
+    pub every: Duration,
+}
+
 /// Users are reminded this long before their paid tier ends.
 pub const REMIND_BEFORE_MS: i64 = 3 * 86_400_000;
 
@@ -52,6 +63,8 @@ pub struct WorkerOptions {
     /// How often paid tiers that ended are moved to FREE and their users told (one worker per period does it,
     /// whichever claims the `subscriptions` schedule first; users whose tier ends within 3 days are reminded).
     pub subscriptions_every: Duration,
+    /// The daily database backup (one worker per day, by the `backup` schedule), when set.
+    pub backup: Option<BackupPlan>,
     /// `$AUTOSUB_DATA_DIR`: task folders live in its `storage/`.
     pub data_dir: PathBuf,
 }
@@ -68,6 +81,7 @@ impl WorkerOptions {
             janitor_every: Duration::from_secs(600),
             retention: Duration::from_secs(24 * 3600),
             subscriptions_every: Duration::from_secs(3600),
+            backup: None,
             data_dir,
         }
     }
@@ -373,7 +387,10 @@ impl Worker {
                     tokio::select! {
                         _ = rescue.tick() => me.rescue().await,
                         _ = janitor.tick() => me.janitor().await,
-                        _ = subscriptions.tick() => me.subscriptions().await,
+                        _ = subscriptions.tick() => {
+                            me.subscriptions().await;
+                            me.backup().await;
+                        }
                     }
                 }
             })
@@ -504,6 +521,48 @@ impl Worker {
             },
             Ok(false) => {}
             Err(e) => tracing::error!("subscription schedule: {e}"),
+        }
+    }
+
+    /// The daily backup, when configured and this worker claims the day's run.
+    async fn backup(&self) {
+        let Some(plan) = &self.opts.backup else {
+            return;
+        };
+        let now = autosub_store::now_ms();
+        match self
+            .store
+            .claim_schedule("backup", now, plan.every.as_millis() as i64)
+            .await
+        {
+            Ok(true) => {
+                match crate::backup::scheduled(
+                    &self.store,
+                    plan.database_url.as_deref(),
+                    &plan.dir,
+                    plan.keep,
+                    now,
+                )
+                .await
+                {
+                    Ok(file) => tracing::info!(file = %file.display(), "database backed up"),
+                    Err(e) => {
+                        tracing::error!("scheduled backup failed: {e}");
+                        let _ = self
+                            .store
+                            .log(
+                                autosub_store::Level::Error,
+                                "backup",
+                                None,
+                                &format!("the scheduled backup failed: {e}"),
+                                now,
+                            )
+                            .await;
+                    }
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!("backup schedule: {e}"),
         }
     }
 

@@ -146,6 +146,14 @@ fn parse_url(url: &str) -> Result<Target> {
     })
 }
 
+/// The database file a SQLite URL names (`None` for PostgreSQL, in-memory databases and URLs that are not valid).
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    match parse_url(url) {
+        Ok(Target::Sqlite { path, .. }) => path,
+        _ => None,
+    }
+}
+
 /// The embedded migrations of one backend. They are plain `include_str!` text handed to sqlx's
 /// migrator, so no `macros` feature (and no proc-macro build) is needed; sqlx records them in
 /// `_sqlx_migrations` with a checksum, exactly as `sqlx::migrate!` would.
@@ -374,6 +382,24 @@ impl Store {
     /// Closes every pooled connection; later calls fail. Call before deleting the database.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// SQLite only: a consistent copy of the whole database, written while others keep using it
+    /// (`VACUUM INTO`; the file must not exist yet).
+    pub async fn sqlite_backup(&self, into: &Path) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::InvalidInput(
+                "VACUUM INTO is SQLite's; PostgreSQL is backed up with pg_dump".into(),
+            ));
+        }
+        let target = into.to_str().ok_or_else(|| {
+            StoreError::InvalidInput(format!("{} is not valid UTF-8", into.display()))
+        })?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Round trip to the database (for `/readyz`).
