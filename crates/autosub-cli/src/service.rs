@@ -143,18 +143,42 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Log lines of the long-running commands on stderr (`RUST_LOG` or `AUTOSUB_LOG` filters; default info).
-fn init_logging() {
+/// Log lines of the long-running commands on stderr (`RUST_LOG` or `AUTOSUB_LOG` filters; default info):
+/// human-readable, or JSON lines with `AUTOSUB_LOG_FORMAT=json` (for ELK, Loki) with the current span's fields
+/// (a task's lines carry `"span":{"id":N,"name":"task"}`).
+fn init_logging() -> Result<()> {
     use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("AUTOSUB_LOG")
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let filter = || {
+        std::env::var("AUTOSUB_LOG")
+            .ok()
+            .and_then(|f| EnvFilter::try_new(f).ok())
+            .or_else(|| EnvFilter::try_from_default_env().ok())
+            .unwrap_or_else(|| EnvFilter::new("info"))
+    };
+    let format = std::env::var("AUTOSUB_LOG_FORMAT").unwrap_or_default();
+    match format.trim() {
+        "" | "text" => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+        "json" => {
+            let _ = tracing_subscriber::fmt()
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_env_filter(filter())
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+        other => {
+            return Err(bad(format!(
+                "AUTOSUB_LOG_FORMAT: {other:?} is neither text nor json"
+            )))
+        }
+    }
+    Ok(())
 }
 
 fn config() -> Result<Config> {
@@ -241,7 +265,7 @@ fn worker(cfg: &Config, store: Store, models_dir: &Path, concurrency: usize) -> 
 
 /// `autosub worker`: runs queued jobs until stopped.
 pub fn worker_cmd(a: WorkerArgs, models_dir: &Path) -> Result<u8> {
-    init_logging();
+    init_logging()?;
     let cfg = config()?;
     let concurrency = a.concurrency.map_or(cfg.workers, |n| n as usize);
     runtime()?.block_on(async {
@@ -351,7 +375,7 @@ async fn start_bot(
 /// `autosub serve`: the HTTP server, `$AUTOSUB_WORKERS` in-process workers and, when `AUTOSUB_TELEGRAM_TOKEN` is set,
 /// the Telegram bot, on one machine.
 pub fn serve_cmd(models_dir: &Path) -> Result<u8> {
-    init_logging();
+    init_logging()?;
     let cfg = config()?;
     let bot = bot_config()?;
     runtime()?.block_on(async {
@@ -393,7 +417,7 @@ pub fn serve_cmd(models_dir: &Path) -> Result<u8> {
 /// `autosub bot`: the Telegram bot alone (one process per token: only one may long-poll it), with the HTTP server
 /// (health, metrics, download links). Workers run elsewhere on the same database.
 pub fn bot_cmd() -> Result<u8> {
-    init_logging();
+    init_logging()?;
     let cfg = config()?;
     let bot = bot_config()?.ok_or_else(|| {
         bad("AUTOSUB_TELEGRAM_TOKEN is not set: create a bot with @BotFather and set its token (see docs/BOT.md)")
@@ -424,7 +448,7 @@ pub fn bot_cmd() -> Result<u8> {
 /// `autosub billing`: the payment callback (`POST /billing/platega/callback`), the pages payers return to, the
 /// reconciliation of payments left pending, health and metrics.
 pub fn billing_cmd() -> Result<u8> {
-    init_logging();
+    init_logging()?;
     let cfg = config()?;
     runtime()?.block_on(async {
         let store = open(&cfg).await?;

@@ -659,3 +659,45 @@ fn database_backup_and_restore_round_trip_on_sqlite() {
 fn database_backup_and_restore_round_trip_on_postgres() {
     backup_round_trip(Db::Postgres);
 }
+
+#[test]
+fn json_logs_carry_each_tasks_id() {
+    let mut s = Service::new(Db::Sqlite);
+    s.env = vec![("AUTOSUB_LOG_FORMAT".into(), "json".into())];
+    let store = s.store();
+    let a = s.sleep_task(&store, r#"{"ms": 200}"#, None);
+    let b = s.sleep_task(&store, r#"{"ms": 200, "fail": "permanent"}"#, None);
+    let w = s.spawn("worker", &["worker"]);
+    for id in [a, b] {
+        s.wait_task(&store, id, Duration::from_secs(60), |t| {
+            matches!(t.status, TaskStatus::Completed | TaskStatus::Failed)
+        });
+    }
+    s.signal(w, "-TERM");
+    s.wait_exit(w, Duration::from_secs(30));
+    let log = s.log("worker");
+    let mut per_task = std::collections::HashMap::new();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+        let message = v["fields"]["message"].as_str().unwrap_or_default();
+        if message == "task started" || message == "task ended" {
+            let span = v["span"]["id"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("no task span: {line}"));
+            assert_eq!(v["fields"]["task"].as_i64(), Some(span), "{line}");
+            *per_task.entry(span).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(per_task.get(&a), Some(&2), "{log}");
+    assert_eq!(per_task.get(&b), Some(&2), "{log}");
+    // A format that does not exist is refused, naming the variable.
+    let r = s
+        .cmd(&["worker"])
+        .env("AUTOSUB_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("AUTOSUB_LOG_FORMAT"));
+}

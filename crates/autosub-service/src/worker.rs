@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// The job kinds this build runs. `process` is the product's job ([`Job`]); `sleep` is a trivial job for
 /// checking a deployment and the queue itself (`{"ms": 500}` waits half a second and writes one file).
@@ -425,10 +426,15 @@ impl Worker {
                 Ok(Some(c)) => {
                     let me = this.clone();
                     let stop = stop.clone();
-                    running.spawn(async move {
-                        me.supervise(c, owner, stop).await;
-                        drop(permit);
-                    });
+                    // Every log line about the task, here and in the job's own thread, carries its id.
+                    let span = tracing::info_span!("task", id = c.id);
+                    running.spawn(
+                        async move {
+                            me.supervise(c, owner, stop).await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
                 }
                 Ok(None) => {
                     drop(permit);
@@ -580,7 +586,11 @@ impl Worker {
             let env = self.env.clone();
             let data_dir = self.opts.data_dir.clone();
             let c = c.clone();
-            tokio::task::spawn_blocking(move || execute(&c, &env, &data_dir, &ctl))
+            let span = tracing::Span::current();
+            tokio::task::spawn_blocking(move || {
+                let _task = span.enter();
+                execute(&c, &env, &data_dir, &ctl)
+            })
         };
         let mut beat = tokio::time::interval(self.opts.heartbeat);
         beat.tick().await;
