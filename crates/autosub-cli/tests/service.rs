@@ -701,3 +701,40 @@ fn json_logs_carry_each_tasks_id() {
     assert_eq!(r.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&r.stderr).contains("AUTOSUB_LOG_FORMAT"));
 }
+
+/// A rolling update: tasks written by a newer version (a job kind this worker does not know, or a newer spec
+/// version) wait in the queue for a worker that knows them; this one neither fails them nor stops working.
+#[test]
+fn a_worker_leaves_tasks_of_a_newer_version_queued() {
+    let mut s = Service::new(Db::Postgres);
+    let store = s.store();
+    let now = autosub_store::now_ms();
+    let newer_kind = NewTask {
+        kind: "dub".into(),
+        spec: "{}".into(),
+        spec_version: 1,
+        input_type: "test".into(),
+        tier: Tier::Free,
+        ..NewTask::default()
+    };
+    let newer_spec = NewTask {
+        kind: "sleep".into(),
+        spec: r#"{"ms": 1, "new_field": true}"#.into(),
+        spec_version: i64::from(u32::MAX),
+        ..newer_kind.clone()
+    };
+    let x = s.rt.block_on(store.enqueue(&newer_kind, now)).unwrap();
+    let y = s.rt.block_on(store.enqueue(&newer_spec, now)).unwrap();
+    let ok = s.sleep_task(&store, r#"{"ms": 10}"#, None);
+    let w = s.spawn("old", &["worker"]);
+    s.wait_task(&store, ok, Duration::from_secs(60), |t| {
+        t.status == TaskStatus::Completed
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    for id in [x, y] {
+        let t = s.task(&store, id);
+        assert_eq!((t.status, t.attempts), (TaskStatus::Queued, 0), "{t:?}");
+    }
+    s.signal(w, "-TERM");
+    assert_eq!(s.wait_exit(w, Duration::from_secs(30)), Some(0));
+}
