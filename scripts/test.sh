@@ -4,6 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 scripts/setup.sh
+# The deployment test validates deploy/docker-compose.yml with docker-compose (Debian's package).
+if ! command -v docker-compose >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends docker-compose
+fi
 export AUTOSUB_MODELS_DIR="${AUTOSUB_MODELS_DIR:-$("$AUTOSUB_BIN" models path)}"
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check

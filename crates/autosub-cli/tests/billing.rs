@@ -327,6 +327,25 @@ fn payments_activate_a_subscription_exactly_once(db: Db) {
     assert!(r.stdout.contains("revenue      299 RUB"), "{}", r.stdout);
     assert_eq!(w.s.run(&["stats", "--since", "2026-02-30"]).code, 2);
 
+    // The payment series the Grafana dashboard queries are exported (all in one process with serve).
+    if matches!(db, Db::Sqlite) {
+        let (code, body) = http_get(&w.addr, "/metrics");
+        assert_eq!(code, 200);
+        let m = String::from_utf8_lossy(&body);
+        for series in common::dashboard_series() {
+            if ["autosub_payments", "autosub_billing", "autosub_revenue"]
+                .iter()
+                .any(|p| series.starts_with(p))
+            {
+                assert!(
+                    m.lines().any(|l| l.starts_with(&format!("{series}{{"))
+                        || l.starts_with(&format!("{series} "))),
+                    "the dashboard queries {series}, not in:\n{m}"
+                );
+            }
+        }
+    }
+
     // No secret in any process's log.
     let secret = TOKEN.split_once(':').unwrap().1;
     for name in ["serve", "bot", "worker", "billing"] {

@@ -352,6 +352,27 @@ fn serve_runs_the_real_pipeline_through_submit_and_answers_health_and_metrics() 
     assert!(value("autosub_tasks{status=\"completed\",tier=\"free\"}") >= 1.0);
     assert!(value("autosub_jobs_total{status=\"completed\",tier=\"free\"}") >= 1.0);
     assert!(!m.contains("4242"));
+    // Every series the Grafana dashboard queries that a serve process with a finished job has (payments: the
+    // billing test; rescues: only after a rescue).
+    for series in common::dashboard_series() {
+        if [
+            "autosub_payments",
+            "autosub_billing",
+            "autosub_revenue",
+            "autosub_leases_rescued",
+        ]
+        .iter()
+        .any(|p| series.starts_with(p))
+        {
+            continue;
+        }
+        assert!(
+            m.lines()
+                .any(|l| l.starts_with(&format!("{series}{{"))
+                    || l.starts_with(&format!("{series} "))),
+            "the dashboard queries {series}, not in:\n{m}"
+        );
+    }
     let list = s.run(&["jobs", "list"]).ok();
     assert!(list.stdout.contains("completed"), "{}", list.stdout);
     // SIGTERM: serve stops cleanly.

@@ -222,3 +222,27 @@ pub fn doc_text(doc: &serde_json::Value) -> String {
         .map(|w| w["text"].as_str().unwrap())
         .collect::<String>()
 }
+
+/// The metric names the dashboard queries (`_bucket` etc. mapped to the histogram's name).
+pub fn dashboard_series() -> std::collections::BTreeSet<String> {
+    let d: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("deploy/grafana/autosub.json")).unwrap(),
+    )
+    .unwrap();
+    let mut out = std::collections::BTreeSet::new();
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(i) = rest.find("autosub_") {
+                let tail = &rest[i..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                    .unwrap_or(tail.len());
+                out.insert(tail[..end].to_owned());
+                rest = &tail[end..];
+            }
+        }
+    }
+    out
+}
