@@ -583,6 +583,12 @@ async fn command(
     let tier = user.effective_tier(now);
     match cmd.as_str() {
         "start" => {
+            // `t.me/BOT?start=ref_CODE`: an invitation (recorded for new users only; anything else ignored).
+            if let Some(code) = rest.first().and_then(|a| a.strip_prefix("ref_")) {
+                if ctx.store.record_referral(user.id, code, now).await? {
+                    tracing::info!(user = user.telegram_id, "joined through an invitation");
+                }
+            }
             say(
                 ctx,
                 chat,
@@ -667,6 +673,7 @@ async fn command(
             }
         }
         "plans" | "subscribe" => crate::pay::plans(ctx, lang, user, chat).await,
+        "invite" => crate::pay::invite(ctx, lang, user, chat).await,
         "stats" | "logs" | "user" | "grant" | "ban" | "unban" | "broadcast" => {
             if !ctx.cfg.is_admin(user.telegram_id) {
                 return say(ctx, chat, &t(lang, "not_admin", &[])).await;

@@ -131,6 +131,27 @@ pub(crate) async fn buy(
     }
 }
 
+/// `/invite`: the user's invitation link and how many came and paid through it.
+pub(crate) async fn invite(ctx: &Ctx, lang: Lang, user: &User, chat: i64) -> Result<(), BotError> {
+    let bot = ctx.tg.get_me().await?;
+    let (invited, paid) = ctx.store.referral_counts(user.id).await?;
+    let link = format!(
+        "https://t.me/{bot}?start=ref_{}",
+        autosub_store::referral_code(user.id)
+    );
+    let text = t(
+        lang,
+        "invite",
+        &[
+            ("days", &autosub_store::REFERRAL_BONUS_DAYS.to_string()),
+            ("link", &link),
+            ("invited", &invited.to_string()),
+            ("paid", &paid.to_string()),
+        ],
+    );
+    say(ctx, chat, &text).await
+}
+
 /// The text of a notice in `lang`; `None` for a kind this bot does not know.
 pub fn notice_text(lang: Lang, n: &Notice) -> Option<String> {
     let args: serde_json::Value = serde_json::from_str(&n.args).unwrap_or_default();
@@ -145,6 +166,7 @@ pub fn notice_text(lang: Lang, n: &Notice) -> Option<String> {
         "tier_expiring" => "notice_tier_expiring",
         "tier_expired" => "notice_tier_expired",
         "tier_revoked" => "notice_tier_revoked",
+        "referral_bonus" => "notice_referral_bonus",
         _ => return None,
     };
     Some(t(
@@ -153,6 +175,14 @@ pub fn notice_text(lang: Lang, n: &Notice) -> Option<String> {
         &[
             ("plan", &plan_name(lang, tier)),
             ("until", &until_text(lang, tier, until)),
+            (
+                "days",
+                &args
+                    .get("days")
+                    .and_then(serde_json::Value::as_i64)
+                    .unwrap_or(autosub_store::REFERRAL_BONUS_DAYS)
+                    .to_string(),
+            ),
         ],
     ))
 }

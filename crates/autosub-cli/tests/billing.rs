@@ -327,6 +327,50 @@ fn payments_activate_a_subscription_exactly_once(db: Db) {
     assert!(r.stdout.contains("revenue      299 RUB"), "{}", r.stdout);
     assert_eq!(w.s.run(&["stats", "--since", "2026-02-30"]).code, 2);
 
+    // Referrals: 501's link from /invite; a newcomer who comes through it and pays gets 7 more days, and so does 501
+    // (once).
+    w.si.send_text(&u, "/invite");
+    let c = wait_text(
+        &w.si,
+        501,
+        "https://t.me/autosub_test_bot?start=ref_",
+        SHORT,
+    );
+    let text = texts(&c, 501)
+        .into_iter()
+        .find(|t| t.contains("?start=ref_"))
+        .unwrap();
+    let start = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("https://t.me/autosub_test_bot?start="))
+        .unwrap()
+        .to_owned();
+    let friend = TgUser::new(504, "en");
+    w.si.send_text(&friend, &format!("/start {start}"));
+    wait_text(&w.si, 504, "Hi!", SHORT);
+    let before_501 = w.user(501).1.unwrap();
+    w.si.send_text(&friend, "/plans");
+    let c = wait_text(&w.si, 504, "CREATOR: videos up to 30 min", SHORT);
+    let plans = sent_message(&c, 504, "CREATOR: videos up to 30 min");
+    w.si.press(&friend, plans, &button(&w.si, 504, plans, "PRO · 1 month"));
+    pay_link(&w.si, 504, "PRO for 1 month: 299 RUB");
+    let tx = w.platega.transactions().last().unwrap().id.clone();
+    w.platega.set_status(&tx, "CONFIRMED");
+    let paid_at = now();
+    assert_eq!(w.fire(&tx, Creds::Right), 200);
+    let (tier, until) = w.user(504);
+    assert_eq!(tier, Tier::Pro);
+    let until = until.unwrap();
+    assert!(
+        (paid_at - 5_000 + 37 * DAY..=now() + 37 * DAY).contains(&until),
+        "30 + 7 days"
+    );
+    assert_eq!(w.user(501), (Tier::Pro, Some(before_501 + 7 * DAY)));
+    wait_text(&w.si, 501, "7 days of PRO for an invitation", SHORT);
+    wait_text(&w.si, 504, "7 days of PRO for an invitation", SHORT);
+    w.si.send_text(&u, "/invite");
+    wait_text(&w.si, 501, "Joined through it: 1, paid: 1.", SHORT);
+
     // The payment series the Grafana dashboard queries are exported (all in one process with serve).
     if matches!(db, Db::Sqlite) {
         let (code, body) = http_get(&w.addr, "/metrics");

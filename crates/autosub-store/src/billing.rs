@@ -201,6 +201,40 @@ async fn add_notice(
     Ok(done.rows_affected() == 1)
 }
 
+/// `user`'s tier and expiry after `ms` of `tier` are added at `now`, and what was added (tier, ms): from the current
+/// expiry when that tier runs, else from now; a higher tier converts the running one's time left at equal value; a
+/// lower one adds its time, converted, to the running higher tier; a tier without end stays so.
+fn extended(
+    user: &User,
+    tier: Tier,
+    ms: i64,
+    values: DayValues,
+    now: i64,
+) -> (Tier, Option<i64>, Tier, i64) {
+    let running = user.effective_tier(now);
+    if !running.is_paid() {
+        (tier, Some(now + ms), tier, ms)
+    } else if running == tier {
+        match user.tier_expires_at {
+            None => (running, None, running, 0),
+            Some(at) => (running, Some(at + ms), running, ms),
+        }
+    } else if running < tier {
+        let left = user.tier_expires_at.map_or(0, |at| at - now);
+        let carried = values.convert(left, running, tier);
+        (tier, Some(now + ms + carried), tier, ms)
+    } else {
+        let added = values.convert(ms, tier, running);
+        match user.tier_expires_at {
+            None => (running, None, running, 0),
+            Some(at) => (running, Some(at + added), running, added),
+        }
+    }
+}
+
+/// Days of PRO that an invited user's first payment gives them and their inviter.
+pub const REFERRAL_BONUS_DAYS: i64 = 7;
+
 fn tier_name(t: Tier) -> String {
     t.as_str().to_ascii_uppercase()
 }
@@ -351,30 +385,8 @@ impl Store {
             .await?;
         let user = user_from_row(&row)?;
         let bought = days.saturating_mul(DAY_MS);
-        let running = user.effective_tier(now);
-        let (tier, expires_at, granted_tier, granted_ms) = if !running.is_paid() {
-            (payment.tier, Some(now + bought), payment.tier, bought)
-        } else if running == payment.tier {
-            match user.tier_expires_at {
-                None => (running, None, running, 0),
-                Some(at) => (running, Some(at + bought), running, bought),
-            }
-        } else if running < payment.tier {
-            let left = user.tier_expires_at.map_or(0, |at| at - now);
-            let carried = values.convert(left, running, payment.tier);
-            (
-                payment.tier,
-                Some(now + bought + carried),
-                payment.tier,
-                bought,
-            )
-        } else {
-            let added = values.convert(bought, payment.tier, running);
-            match user.tier_expires_at {
-                None => (running, None, running, 0),
-                Some(at) => (running, Some(at + added), running, added),
-            }
-        };
+        let (tier, expires_at, granted_tier, granted_ms) =
+            extended(&user, payment.tier, bought, values, now);
         sqlx::query(
             "UPDATE payments SET status = 'confirmed', confirmed_at = $2, granted_tier = $3, granted_ms = $4, \
              updated_at = $2 WHERE id = $1",
@@ -417,6 +429,7 @@ impl Store {
             expires_at.map_or_else(|| "no end".to_owned(), |at| at.to_string())
         );
         insert_log(&mut tx, Level::Info, "billing", None, &message, now).await?;
+        let user = self.reward_referral(&mut tx, user, values, now).await?;
         let payment = Payment {
             status: PaymentStatus::Confirmed,
             confirmed_at: Some(now),
@@ -427,6 +440,111 @@ impl Store {
         };
         tx.commit().await?;
         Ok(Activation::Activated { user, payment })
+    }
+
+    /// In a confirming transaction: if `invited` came through an invitation not rewarded yet, both get
+    /// [`REFERRAL_BONUS_DAYS`] of PRO (added as a purchase would be), a notice each, once. Returns `invited` as now.
+    async fn reward_referral(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        invited: User,
+        values: DayValues,
+        now: i64,
+    ) -> Result<User> {
+        let done = sqlx::query(
+            "UPDATE referrals SET rewarded_at = $2 WHERE invited_id = $1 AND rewarded_at IS NULL \
+             RETURNING inviter_id",
+        )
+        .bind(invited.id)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = done else {
+            return Ok(invited);
+        };
+        let inviter_id: i64 = row.try_get("inviter_id")?;
+        let mut invited_now = invited;
+        for id in [invited_now.id, inviter_id] {
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id = $1{}",
+                self.for_update()
+            );
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+            let user = user_from_row(&row)?;
+            let (tier, until, _, _) =
+                extended(&user, Tier::Pro, REFERRAL_BONUS_DAYS * DAY_MS, values, now);
+            let sql = format!(
+                "UPDATE users SET tier = $2, tier_expires_at = $3, updated_at = $4 WHERE id = $1 RETURNING {USER_COLUMNS}"
+            );
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(id)
+                .bind(tier.as_str())
+                .bind(until)
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?;
+            let user = user_from_row(&row)?;
+            add_notice(
+                tx,
+                user.telegram_id,
+                "referral_bonus",
+                &serde_json::json!({"tier": tier.as_str(), "until": until, "days": REFERRAL_BONUS_DAYS}),
+                &format!("referral:{}:{}", invited_now.id, user.id),
+                now,
+            )
+            .await?;
+            if id == invited_now.id {
+                invited_now = user;
+            }
+        }
+        let message = format!(
+            "referral: user {} paid for the first time; both they and their inviter got {REFERRAL_BONUS_DAYS} days of PRO",
+            invited_now.telegram_id
+        );
+        insert_log(tx, Level::Info, "billing", None, &message, now).await?;
+        Ok(invited_now)
+    }
+
+    /// Records that `invited` (users.id) came through the invitation `code` of another user. Only for a user who
+    /// is new (first seen less than an hour before `now`, nothing paid) and only the first invitation counts;
+    /// one's own code, an unknown code, or an old user: `false`, nothing recorded.
+    pub async fn record_referral(&self, invited: i64, code: &str, now: i64) -> Result<bool> {
+        let Some(inviter) = referral_user(code) else {
+            return Ok(false);
+        };
+        if inviter == invited {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "INSERT INTO referrals (invited_id, inviter_id, created_at) \
+             SELECT u.id, i.id, $3 FROM users u, users i \
+             WHERE u.id = $1 AND i.id = $2 AND u.created_at >= $4 \
+               AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.user_id = u.id AND p.status = 'confirmed') \
+             ON CONFLICT (invited_id) DO NOTHING",
+        )
+        .bind(invited)
+        .bind(inviter)
+        .bind(now)
+        .bind(now - 3_600_000)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// How many users a user invited, and how many of them paid (for `/invite`).
+    pub async fn referral_counts(&self, inviter: i64) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n, \
+               CAST(COALESCE(SUM(CASE WHEN rewarded_at IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT) AS paid \
+             FROM referrals WHERE inviter_id = $1",
+        )
+        .bind(inviter)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("paid")?))
     }
 
     /// Marks the payment charged back and takes back the time confirming it granted (converted at equal value if
@@ -721,6 +839,29 @@ impl Store {
     }
 }
 
+/// A user's invitation code (`ref_CODE` in `t.me/BOT?start=ref_CODE`): their `users.id` in base 36.
+pub fn referral_code(user_id: i64) -> String {
+    let mut n = user_id.unsigned_abs();
+    let mut out = Vec::new();
+    loop {
+        out.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The `users.id` an invitation code names (`None` for anything that is not one).
+pub fn referral_user(code: &str) -> Option<i64> {
+    if code.is_empty() || code.len() > 13 {
+        return None;
+    }
+    i64::from_str_radix(code, 36).ok().filter(|n| *n > 0)
+}
+
 /// The first millisecond of the UTC month that `now` falls in.
 pub fn utc_month_start(now: i64) -> i64 {
     let (y, m, _) = crate::store::utc_date(now);
@@ -737,6 +878,16 @@ pub fn utc_month_start(now: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn referral_codes_round_trip() {
+        for id in [1, 35, 36, 123_456_789, i64::MAX] {
+            assert_eq!(referral_user(&referral_code(id)), Some(id));
+        }
+        for bad in ["", "0", "-5", "x y", "zzzzzzzzzzzzzzzz", "ref_1"] {
+            assert_eq!(referral_user(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn month_starts() {

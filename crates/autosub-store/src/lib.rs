@@ -85,7 +85,8 @@ pub mod store;
 pub mod tiers;
 
 pub use billing::{
-    utc_month_start, Activation, DayValues, NewPayment, Notice, Payment, Revenue, Revocation, Sweep,
+    referral_code, referral_user, utc_month_start, Activation, DayValues, NewPayment, Notice,
+    Payment, Revenue, Revocation, Sweep, REFERRAL_BONUS_DAYS,
 };
 pub use bot::{BotChat, BotRequest, BotStats, BotTask, Broadcast, NewRequest, RequestStatus};
 pub use error::{mask_url, Result, StoreError};

@@ -158,7 +158,7 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
 /// migrator, so no `macros` feature (and no proc-macro build) is needed; sqlx records them in
 /// `_sqlx_migrations` with a checksum, exactly as `sqlx::migrate!` would.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(i64, &str, &str); 4] = match backend {
+    let files: [(i64, &str, &str); 5] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -175,6 +175,11 @@ fn migrator(backend: Backend) -> Migrator {
                 4,
                 "activity",
                 include_str!("../migrations/sqlite/0004_activity.sql"),
+            ),
+            (
+                5,
+                "referrals",
+                include_str!("../migrations/sqlite/0005_referrals.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -197,6 +202,11 @@ fn migrator(backend: Backend) -> Migrator {
                 4,
                 "activity",
                 include_str!("../migrations/postgres/0004_activity.sql"),
+            ),
+            (
+                5,
+                "referrals",
+                include_str!("../migrations/postgres/0005_referrals.sql"),
             ),
         ],
     };

@@ -4,8 +4,8 @@
 mod common;
 
 use autosub_store::{
-    utc_month_start, Activation, DayValues, Level, NewPayment, PaymentPeriod, PaymentStatus,
-    Revocation, Store, StoreError, Tier,
+    referral_code, utc_month_start, Activation, DayValues, Level, NewPayment, PaymentPeriod,
+    PaymentStatus, Revocation, Store, StoreError, Tier,
 };
 
 const DAY: i64 = 86_400_000;
@@ -22,6 +22,7 @@ on_both!(
     upgrades_convert_and_chargebacks_take_back,
     the_sweep_ends_tiers_and_reminds_once,
     payments_close_and_are_found,
+    referrals_reward_both_once,
 );
 
 async fn payment(
@@ -369,4 +370,93 @@ async fn payments_close_and_are_found(store: Store) {
         Err(StoreError::Database(_))
     ));
     assert_eq!(store.user_payments(user.id, 10).await.unwrap().len(), 1);
+}
+
+async fn referrals_reward_both_once(store: Store) {
+    // The inviter (CREATOR for 10 more days) and three newcomers.
+    store.grant(20, Tier::Creator, 10, T0).await.unwrap();
+    let inviter = store.get_user(20).await.unwrap().unwrap();
+    let code = referral_code(inviter.id);
+    let a = store.upsert_user(21, None, None, T0).await.unwrap();
+    let b = store.upsert_user(22, None, None, T0).await.unwrap();
+    let old = store
+        .upsert_user(23, None, None, T0 - 2 * DAY)
+        .await
+        .unwrap();
+    assert!(store
+        .record_referral(a.id, &code, T0 + 60_000)
+        .await
+        .unwrap());
+    // Only the first invitation counts; not one's own code, an unknown one, or a user who was already here.
+    assert!(!store
+        .record_referral(a.id, &referral_code(b.id), T0 + 60_000)
+        .await
+        .unwrap());
+    assert!(!store.record_referral(inviter.id, &code, T0).await.unwrap());
+    assert!(!store.record_referral(b.id, "zzzzzz", T0).await.unwrap());
+    assert!(!store.record_referral(b.id, "", T0).await.unwrap());
+    assert!(!store.record_referral(old.id, &code, T0).await.unwrap());
+    assert!(store
+        .record_referral(b.id, &code, T0 + 60_000)
+        .await
+        .unwrap());
+    assert_eq!(store.referral_counts(inviter.id).await.unwrap(), (2, 0));
+
+    // A's first payment: A gets PRO for 30 + 7 days; the inviter 7 PRO days as CREATOR time (7 * 299/599).
+    payment(&store, 21, "r1", Tier::Pro, PaymentPeriod::Month, 299).await;
+    let Activation::Activated { user, .. } =
+        store.confirm_payment("r1", VALUES, T0 + DAY).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (user.tier, user.tier_expires_at),
+        (Tier::Pro, Some(T0 + DAY + 37 * DAY))
+    );
+    let bonus = (7.0 * DAY as f64 * 299.0 / 599.0).round() as i64;
+    let inv = store.get_user(20).await.unwrap().unwrap();
+    assert_eq!(
+        (inv.tier, inv.tier_expires_at),
+        (Tier::Creator, Some(T0 + 10 * DAY + bonus))
+    );
+    // A's second payment: no second bonus.
+    payment(&store, 21, "r2", Tier::Pro, PaymentPeriod::Month, 299).await;
+    let Activation::Activated { user, .. } = store
+        .confirm_payment("r2", VALUES, T0 + 2 * DAY)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(user.tier_expires_at, Some(T0 + DAY + 67 * DAY));
+    assert_eq!(
+        store.get_user(20).await.unwrap().unwrap().tier_expires_at,
+        Some(T0 + 10 * DAY + bonus)
+    );
+    assert_eq!(store.referral_counts(inviter.id).await.unwrap(), (2, 1));
+    let kinds = |id| {
+        let store = store.clone();
+        async move {
+            store
+                .user_notices(id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|n| n.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        kinds(21).await,
+        ["tier_active", "referral_bonus", "tier_active"]
+    );
+    assert_eq!(kinds(20).await, ["referral_bonus"]);
+    // The inviter could not pay with it: a referral cannot be recorded for a user who already paid.
+    let c = store.upsert_user(24, None, None, T0).await.unwrap();
+    payment(&store, 24, "r3", Tier::Pro, PaymentPeriod::Month, 299).await;
+    store.confirm_payment("r3", VALUES, T0).await.unwrap();
+    assert!(!store
+        .record_referral(c.id, &code, T0 + 60_000)
+        .await
+        .unwrap());
 }
