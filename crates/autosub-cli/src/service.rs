@@ -145,31 +145,57 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Log lines of the long-running commands on stderr (`RUST_LOG` or `AUTOSUB_LOG` filters; default info):
 /// human-readable, or JSON lines with `AUTOSUB_LOG_FORMAT=json` (for ELK, Loki) with the current span's fields
-/// (a task's lines carry `"span":{"id":N,"name":"task"}`).
+/// (a task's lines carry `"span":{"id":N,"name":"task"}`). With `AUTOSUB_SENTRY_DSN`, ERROR lines (and panics) are
+/// also reported to Sentry, with the lines before them as breadcrumbs.
 fn init_logging() -> Result<()> {
-    use tracing_subscriber::EnvFilter;
-    let filter = || {
-        std::env::var("AUTOSUB_LOG")
-            .ok()
-            .and_then(|f| EnvFilter::try_new(f).ok())
-            .or_else(|| EnvFilter::try_from_default_env().ok())
-            .unwrap_or_else(|| EnvFilter::new("info"))
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{fmt, EnvFilter};
+    static SENTRY: std::sync::OnceLock<sentry::ClientInitGuard> = std::sync::OnceLock::new();
+    let filter = std::env::var("AUTOSUB_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let sentry_layer = match std::env::var("AUTOSUB_SENTRY_DSN") {
+        Ok(dsn) if !dsn.trim().is_empty() => {
+            let dsn: sentry::types::Dsn = dsn.trim().parse().map_err(|e| {
+                bad(format!(
+                    "AUTOSUB_SENTRY_DSN is not a Sentry DSN (https://KEY@HOST/PROJECT): {e}"
+                ))
+            })?;
+            let mut options = sentry::ClientOptions::default();
+            options.dsn = Some(dsn);
+            options.release = sentry::release_name!();
+            let _ = SENTRY.set(sentry::init(options));
+            use sentry::integrations::tracing::{BreadcrumbLayer, ErrorLayer};
+            use tracing_subscriber::filter::LevelFilter;
+            Some(
+                ErrorLayer::new()
+                    .with_filter(LevelFilter::ERROR)
+                    .and_then(BreadcrumbLayer::new().with_filter(LevelFilter::INFO)),
+            )
+        }
+        _ => None,
     };
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(sentry_layer);
     let format = std::env::var("AUTOSUB_LOG_FORMAT").unwrap_or_default();
     match format.trim() {
         "" | "text" => {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter())
-                .with_writer(std::io::stderr)
+            let _ = registry
+                .with(fmt::layer().with_writer(std::io::stderr))
                 .try_init();
         }
         "json" => {
-            let _ = tracing_subscriber::fmt()
-                .json()
-                .with_current_span(true)
-                .with_span_list(false)
-                .with_env_filter(filter())
-                .with_writer(std::io::stderr)
+            let _ = registry
+                .with(
+                    fmt::layer()
+                        .json()
+                        .with_current_span(true)
+                        .with_span_list(false)
+                        .with_writer(std::io::stderr),
+                )
                 .try_init();
         }
         other => {

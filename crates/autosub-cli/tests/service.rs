@@ -759,3 +759,109 @@ fn a_worker_leaves_tasks_of_a_newer_version_queued() {
     s.signal(w, "-TERM");
     assert_eq!(s.wait_exit(w, Duration::from_secs(30)), Some(0));
 }
+
+/// A stand-in for Sentry's ingest endpoint: records every request (path, body) and answers 200.
+/// What the stand-in received: (path, body) per request.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+fn sentry_standin() -> (u16, Received) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            // Headers, then Content-Length bytes of body.
+            let (head_end, length) = loop {
+                let n = conn.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break (None, 0);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break (Some(i + 4), length);
+                }
+            };
+            let Some(start) = head_end else { continue };
+            while buf.len() < start + length {
+                let n = conn.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let head = String::from_utf8_lossy(&buf[..start]).into_owned();
+            let path = head
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
+            seen.lock().unwrap().push((path, buf[start..].to_vec()));
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn errors_are_reported_to_sentry_when_a_dsn_is_set() {
+    let mut s = Service::new(Db::Sqlite);
+    let (port, got) = sentry_standin();
+    // A scheduled backup into a path that is a file: the worker logs an ERROR, which goes to Sentry.
+    let not_a_dir = s._tmp.path().join("not-a-dir");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    s.env = vec![
+        (
+            "AUTOSUB_SENTRY_DSN".into(),
+            format!("http://abc123publickey@127.0.0.1:{port}/42"),
+        ),
+        ("AUTOSUB_BACKUP_DIR".into(), not_a_dir.display().to_string()),
+    ];
+    let w = s.spawn("worker", &["worker"]);
+    let t0 = Instant::now();
+    let envelope = loop {
+        if let Some((path, body)) = got
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _)| p.contains("/api/42/"))
+            .cloned()
+        {
+            break (path, String::from_utf8_lossy(&body).into_owned());
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "nothing reached Sentry:\n{}",
+            s.log("worker")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(envelope.0.starts_with("/api/42/envelope"), "{}", envelope.0);
+    assert!(
+        envelope.1.contains("scheduled backup failed"),
+        "{}",
+        envelope.1
+    );
+    // An event (Sentry's default level, error), with the log lines before it as breadcrumbs.
+    assert!(envelope.1.contains("{\"type\":\"event\""), "{}", envelope.1);
+    assert!(envelope.1.contains("\"breadcrumbs\""), "{}", envelope.1);
+    s.signal(w, "-TERM");
+    s.wait_exit(w, Duration::from_secs(30));
+    // A DSN that is not one is refused, naming the variable.
+    let r = s
+        .cmd(&["worker"])
+        .env("AUTOSUB_SENTRY_DSN", "not a dsn")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("AUTOSUB_SENTRY_DSN"));
+}
