@@ -167,13 +167,8 @@ fn init_logging() -> Result<()> {
             options.dsn = Some(dsn);
             options.release = sentry::release_name!();
             let _ = SENTRY.set(sentry::init(options));
-            use sentry::integrations::tracing::{BreadcrumbLayer, ErrorLayer};
-            use tracing_subscriber::filter::LevelFilter;
-            Some(
-                ErrorLayer::new()
-                    .with_filter(LevelFilter::ERROR)
-                    .and_then(BreadcrumbLayer::new().with_filter(LevelFilter::INFO)),
-            )
+            // ERROR events become Sentry events; WARN and INFO breadcrumbs; DEBUG and TRACE nothing.
+            Some(sentry::integrations::tracing::layer())
         }
         _ => None,
     };
