@@ -163,10 +163,11 @@ fn init_logging() -> Result<()> {
                     "AUTOSUB_SENTRY_DSN is not a Sentry DSN (https://KEY@HOST/PROJECT): {e}"
                 ))
             })?;
-            let mut options = sentry::ClientOptions::default();
-            options.dsn = Some(dsn);
-            options.release = sentry::release_name!();
-            let _ = SENTRY.set(sentry::init(options));
+            let _ = SENTRY.set(sentry::init(sentry::ClientOptions {
+                dsn: Some(dsn),
+                release: sentry::release_name!(),
+                ..Default::default()
+            }));
             // ERROR events become Sentry events; WARN and INFO breadcrumbs; DEBUG and TRACE nothing.
             Some(sentry::integrations::tracing::layer())
         }
