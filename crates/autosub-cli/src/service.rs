@@ -1,4 +1,4 @@
-//! The service commands: `autosub worker`, `serve`, `billing`, `submit`, `jobs`, `users`. Arguments in, calls
+//! The service commands: `autosub worker`, `serve`, `billing`, `submit`, `jobs`, `users`, `stats`, `db`. Arguments in, calls
 //! into `autosub_service` / `autosub_store`, text or JSON out.
 
 use crate::{bad, exit, job_env, process_job, ProcessArgs};
@@ -121,14 +121,8 @@ fn parse_date(s: &str) -> Result<i64, String> {
             .ok_or_else(bad)
     };
     let (y, m, d) = (next(9999)?, next(12)?, next(31)?);
-    // days_from_civil, checked by converting back.
-    let yy = if m <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let ms = (era * 146_097 + doe - 719_468) * 86_400_000;
+    // Checked by converting back: 2023-02-29 would be March 1st.
+    let ms = autosub_store::utc_day_start(y, m, d);
     if autosub_store::utc_date(ms) != (y, m, d) {
         return Err(bad());
     }
@@ -330,9 +324,9 @@ fn bot_config() -> Result<Option<autosub_bot::BotConfig>> {
     }
 }
 
-/// A `bool` stop signal for the bot, true from the first SIGTERM/SIGINT on (the bot has nothing to drain: its state
-/// is in the database).
-fn bot_stop(mut stop: watch::Receiver<Stop>) -> watch::Receiver<bool> {
+/// A `bool` stop signal, true from the first SIGTERM/SIGINT on, for loops with nothing to drain (the bot, billing's
+/// reconciliation: their state is in the database).
+fn stop_flag(mut stop: watch::Receiver<Stop>) -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         while *stop.borrow() == Stop::Run {
@@ -369,11 +363,6 @@ fn billing(cfg: &Config, store: Store) -> Result<Arc<Billing>> {
     ))
 }
 
-/// A `bool` stop signal for loops that have nothing to drain.
-fn stop_flag(stop: &watch::Receiver<Stop>) -> watch::Receiver<bool> {
-    bot_stop(stop.clone())
-}
-
 async fn start_bot(
     cfg: &Config,
     bot: autosub_bot::BotConfig,
@@ -391,7 +380,7 @@ async fn start_bot(
             "AUTOSUB_TELEGRAM_TOKEN / AUTOSUB_TELEGRAM_API_URL: the Bot API refused or did not answer: {e}"
         ))
     })?;
-    Ok(tokio::spawn(autosub_bot::run(ctx, bot_stop(stop))))
+    Ok(tokio::spawn(autosub_bot::run(ctx, stop_flag(stop))))
 }
 
 /// `autosub serve`: the HTTP server, `$AUTOSUB_WORKERS` in-process workers and, when `AUTOSUB_TELEGRAM_TOKEN` is set,
@@ -413,7 +402,7 @@ pub fn serve_cmd(models_dir: &Path) -> Result<u8> {
         let listener = tokio::net::TcpListener::bind(cfg.http_addr)
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
-        let reconcile = tokio::spawn(pay.clone().run(stop_flag(&stop)));
+        let reconcile = tokio::spawn(pay.clone().run(stop_flag(stop.clone())));
         let bot_task = match bot {
             Some(b) => Some(start_bot(&cfg, b, store.clone(), pay, stop.clone()).await?),
             None => {
@@ -476,7 +465,7 @@ pub fn billing_cmd() -> Result<u8> {
         let store = open(&cfg).await?;
         let pay = billing(&cfg, store.clone())?;
         let stop = watch_signals()?;
-        let reconcile = tokio::spawn(pay.clone().run(stop_flag(&stop)));
+        let reconcile = tokio::spawn(pay.clone().run(stop_flag(stop.clone())));
         let router = http::router(store, None).merge(pay.router());
         http::serve(cfg.http_addr, router, stopped(stop))
             .await

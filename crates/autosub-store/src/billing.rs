@@ -162,6 +162,16 @@ pub struct Notice {
     pub created_at: i64,
 }
 
+fn notice_from_row(r: &AnyRow) -> Result<Notice> {
+    Ok(Notice {
+        id: r.try_get("id")?,
+        telegram_id: r.try_get("telegram_id")?,
+        kind: r.try_get("kind")?,
+        args: r.try_get("args")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 /// What one [`Store::sweep_subscriptions`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Sweep {
@@ -794,17 +804,7 @@ impl Store {
         .bind(limit.max(0))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Notice {
-                    id: r.try_get("id")?,
-                    telegram_id: r.try_get("telegram_id")?,
-                    kind: r.try_get("kind")?,
-                    args: r.try_get("args")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(notice_from_row).collect()
     }
 
     /// Records a notice as sent (or given up on).
@@ -825,17 +825,7 @@ impl Store {
         .bind(telegram_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Notice {
-                    id: r.try_get("id")?,
-                    telegram_id: r.try_get("telegram_id")?,
-                    kind: r.try_get("kind")?,
-                    args: r.try_get("args")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(notice_from_row).collect()
     }
 }
 
@@ -865,14 +855,7 @@ pub fn referral_user(code: &str) -> Option<i64> {
 /// The first millisecond of the UTC month that `now` falls in.
 pub fn utc_month_start(now: i64) -> i64 {
     let (y, m, _) = crate::store::utc_date(now);
-    // days_from_civil (Howard Hinnant), for day 1 of (y, m).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe - 719_468) * DAY_MS
+    crate::store::utc_day_start(y, m, 1)
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ pub use queue::{
 };
 pub use stats::{Metrics, PlanRevenue, Retention, TaskCounts, Timing};
 pub use store::{
-    now_ms, sqlite_file, utc_date, utc_day, Backend, Level, LogRow, PaymentPeriod, PaymentStatus,
-    Store, StoreOptions, UnknownValue, User,
+    now_ms, sqlite_file, utc_date, utc_day, utc_day_start, Backend, Level, LogRow, PaymentPeriod,
+    PaymentStatus, Store, StoreOptions, UnknownValue, User,
 };
 pub use tiers::{effective_tier, Tier, TierLimits};

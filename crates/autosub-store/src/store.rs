@@ -47,6 +47,18 @@ pub fn utc_date(now: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// The first millisecond of the UTC calendar day `(year, month, day)`: the inverse of [`utc_date`] (Howard
+/// Hinnant's days_from_civil). Not checked: `(2023, 2, 29)` is March 1st.
+pub fn utc_day_start(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468) * DAY_MS
+}
+
 /// Which database a [`Store`] talks to. Only the few statements whose SQL differs (the claim's
 /// row lock, how a write transaction begins) look at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
