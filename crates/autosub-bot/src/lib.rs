@@ -109,6 +109,8 @@ pub struct Ctx {
     pub intake_wake: Notify,
     /// Payments (`/plans`); `None` or unconfigured: `/plans` says payments are not set up.
     pub billing: Option<Arc<autosub_billing::Billing>>,
+    /// The bot's @username, from getMe at start (for `/invite` links).
+    pub username: std::sync::OnceLock<String>,
 }
 
 impl Ctx {
@@ -128,6 +130,7 @@ impl Ctx {
             flood: Mutex::new(Flood::default()),
             edits: Mutex::new(HashMap::new()),
             billing: None,
+            username: std::sync::OnceLock::new(),
             intake_wake: Notify::new(),
         })
     }
@@ -145,6 +148,7 @@ impl Ctx {
 /// (an update being handled is finished first).
 pub async fn run(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) -> Result<(), BotError> {
     let name = ctx.tg.get_me().await?;
+    let _ = ctx.username.set(name.clone());
     tracing::info!(bot = %name, api = %ctx.cfg.api_url, "bot started");
     let loops = [
         tokio::spawn(handle::poll_loop(ctx.clone(), stop.clone())),

@@ -133,7 +133,10 @@ pub(crate) async fn buy(
 
 /// `/invite`: the user's invitation link and how many came and paid through it.
 pub(crate) async fn invite(ctx: &Ctx, lang: Lang, user: &User, chat: i64) -> Result<(), BotError> {
-    let bot = ctx.tg.get_me().await?;
+    let bot = match ctx.username.get() {
+        Some(name) => name.clone(),
+        None => ctx.tg.get_me().await?,
+    };
     let (invited, paid) = ctx.store.referral_counts(user.id).await?;
     let link = format!(
         "https://t.me/{bot}?start=ref_{}",

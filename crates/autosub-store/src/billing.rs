@@ -777,22 +777,27 @@ impl Store {
     /// Claims the run of the periodic job `name` due at `now`: true for exactly one caller per period (the one
     /// that moved `next_run_at` to `now + period_ms`), false while the period runs or when another got it.
     pub async fn claim_schedule(&self, name: &str, now: i64, period_ms: i64) -> Result<bool> {
-        sqlx::query(
-            "INSERT INTO schedules (name, next_run_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let next = now.saturating_add(period_ms);
         let done = sqlx::query(
             "UPDATE schedules SET next_run_at = $3 WHERE name = $1 AND next_run_at <= $2",
         )
         .bind(name)
         .bind(now)
-        .bind(now.saturating_add(period_ms))
+        .bind(next)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        // The first run ever: whoever creates the row has it (a write only then, not on every look).
+        let created = sqlx::query(
+            "INSERT INTO schedules (name, next_run_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(next)
+        .execute(&self.pool)
+        .await?;
+        Ok(created.rows_affected() == 1)
     }
 
     /// Notices not sent yet, oldest first.
