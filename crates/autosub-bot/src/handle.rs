@@ -674,6 +674,7 @@ async fn command(
         }
         "plans" | "subscribe" => crate::pay::plans(ctx, lang, user, chat).await,
         "invite" => crate::pay::invite(ctx, lang, user, chat).await,
+        "apikey" => crate::keys::command(ctx, lang, user, chat, &rest).await,
         "stats" | "logs" | "user" | "grant" | "ban" | "unban" | "broadcast" => {
             if !ctx.cfg.is_admin(user.telegram_id) {
                 return say(ctx, chat, &t(lang, "not_admin", &[])).await;

@@ -19,6 +19,7 @@ pub mod config;
 pub mod handle;
 pub mod i18n;
 pub mod intake;
+mod keys;
 pub mod notify;
 pub mod options;
 pub mod pay;

@@ -124,6 +124,12 @@ enum Command {
     Bot,
     /// Run the payment callback (Platega), the reconciliation of payments, health and metrics.
     Billing,
+    /// Serve the HTTP API for integrations (/v1/jobs, CREATOR plan), with health and metrics; run as many as you
+    /// like behind a load balancer. `autosub serve` serves it too. See docs/API.md.
+    Api,
+    /// Make, list or revoke a user's API keys.
+    #[command(subcommand)]
+    Apikey(service::ApikeyCommand),
     /// Queue a job (every option of `process`); prints its id; --wait follows it to its end.
     Submit(Box<service::SubmitArgs>),
     /// List, show, retry or cancel queued jobs.
@@ -536,7 +542,7 @@ fn main() -> ExitCode {
     let flag: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
     if !matches!(
         cli.command,
-        Command::Worker(_) | Command::Serve | Command::Bot | Command::Billing
+        Command::Worker(_) | Command::Serve | Command::Bot | Command::Billing | Command::Api
     ) {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
@@ -624,6 +630,8 @@ fn run(cli: Cli, ui: &display::Ui, sink: &dyn Sink) -> Result<u8> {
         Command::Serve => service::serve_cmd(&models_dir),
         Command::Bot => service::bot_cmd(),
         Command::Billing => service::billing_cmd(),
+        Command::Api => service::api_cmd(),
+        Command::Apikey(c) => service::apikey_cmd(c),
         Command::Submit(a) => service::submit_cmd(*a, ui, sink),
         Command::Jobs(c) => service::jobs_cmd(c),
         Command::Users(c) => service::users_cmd(c),

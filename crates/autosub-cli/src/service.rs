@@ -99,6 +99,33 @@ pub enum DbCommand {
     Restore { file: PathBuf },
 }
 
+#[derive(Subcommand)]
+pub enum ApikeyCommand {
+    /// Make an API key for a CREATOR user (at most 5 active); the key is printed once and never stored.
+    Create {
+        telegram_id: i64,
+        /// A name to tell the key apart in lists.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's keys (prefix, name, made, last used, revoked).
+    List {
+        telegram_id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a user's key by its prefix (ask_1234abcd), or all of them with --all.
+    Revoke {
+        telegram_id: i64,
+        #[arg(required_unless_present = "all")]
+        prefix: Option<String>,
+        #[arg(long, conflicts_with = "prefix")]
+        all: bool,
+    },
+}
+
 #[derive(Args)]
 pub struct StatsArgs {
     /// Start of the period (a UTC date, YYYY-MM-DD) [default: 30 days ago]; it ends now.
@@ -398,7 +425,8 @@ pub fn serve_cmd(models_dir: &Path) -> Result<u8> {
             Some(b) => bot_router(&cfg, b, store.clone(), Some(w.stats.clone())),
             None => http::router(store.clone(), Some(w.stats.clone())),
         }
-        .merge(pay.clone().router());
+        .merge(pay.clone().router())
+        .merge(api_router(&cfg, store.clone()));
         let listener = tokio::net::TcpListener::bind(cfg.http_addr)
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
@@ -471,6 +499,124 @@ pub fn billing_cmd() -> Result<u8> {
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
         reconcile.abort();
+        Ok(exit::OK)
+    })
+}
+
+/// The HTTP API's router over `store` (uploads and outputs in the data dir's task storage).
+fn api_router(cfg: &Config, store: Store) -> http::Router {
+    autosub_service::api::router(autosub_service::api::Api {
+        store,
+        data_dir: cfg.data_dir.clone(),
+        rate_per_minute: cfg.api_rate_per_minute,
+        tools: autosub_core::media::Tools::from_env(),
+    })
+}
+
+/// `autosub api`: the HTTP API for integrations, with health and metrics. Workers run elsewhere on the same database
+/// and storage.
+pub fn api_cmd() -> Result<u8> {
+    init_logging()?;
+    let cfg = config()?;
+    runtime()?.block_on(async {
+        let store = open(&cfg).await?;
+        let stop = watch_signals()?;
+        let router = http::router(store.clone(), None).merge(api_router(&cfg, store));
+        http::serve(cfg.http_addr, router, stopped(stop))
+            .await
+            .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
+        Ok(exit::OK)
+    })
+}
+
+/// `autosub apikey create|list|revoke`.
+pub fn apikey_cmd(c: ApikeyCommand) -> Result<u8> {
+    use autosub_service::api::{self, KeyError};
+    let cfg = config()?;
+    runtime()?.block_on(async {
+        let store = open(&cfg).await?;
+        let now = autosub_store::now_ms();
+        let user_of = |id: i64, u: Option<autosub_store::User>| {
+            u.ok_or_else(|| bad(format!("user {id} is not known")))
+        };
+        match c {
+            ApikeyCommand::Create {
+                telegram_id,
+                name,
+                json,
+            } => {
+                let (key, row) = api::create_key(&store, telegram_id, name.as_deref(), now)
+                    .await
+                    .map_err(|e| match e {
+                        KeyError::Store(e) => anyhow::Error::from(e),
+                        KeyError::NotOnPlan { .. } => bad(format!(
+                            "{e} (grant it: autosub users grant {telegram_id} creator --days N)"
+                        )),
+                        e => bad(e.to_string()),
+                    })?;
+                if json {
+                    out!(
+                        "{}",
+                        json!({ "key": key, "prefix": row.prefix, "name": row.name, "created_at": iso(row.created_at) })
+                    );
+                } else {
+                    out!("{key}");
+                    eprintln!(
+                        "autosub: API key {}… made for user {telegram_id}; it is shown only now (send it as `Authorization: Bearer KEY`)",
+                        row.prefix
+                    );
+                }
+            }
+            ApikeyCommand::List { telegram_id, json } => {
+                let user = user_of(telegram_id, store.get_user(telegram_id).await?)?;
+                let keys = store.api_keys_of(user.id).await?;
+                if json {
+                    let v: Vec<_> = keys
+                        .iter()
+                        .map(|k| {
+                            json!({
+                                "prefix": k.prefix, "name": k.name, "created_at": iso(k.created_at),
+                                "last_used_at": k.last_used_at.map(iso), "revoked_at": k.revoked_at.map(iso),
+                            })
+                        })
+                        .collect();
+                    out!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    for k in keys {
+                        out!(
+                            "{}…  {}  made {}  last used {}{}",
+                            k.prefix,
+                            k.name.as_deref().unwrap_or("-"),
+                            iso(k.created_at),
+                            k.last_used_at.map(iso).unwrap_or_else(|| "never".into()),
+                            k.revoked_at
+                                .map(|t| format!("  revoked {}", iso(t)))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            ApikeyCommand::Revoke {
+                telegram_id,
+                prefix,
+                all,
+            } => {
+                let user = user_of(telegram_id, store.get_user(telegram_id).await?)?;
+                let prefix = if all {
+                    None
+                } else {
+                    prefix.map(|p| p.trim_end_matches('…').to_owned())
+                };
+                let n = store.revoke_api_keys(user.id, prefix.as_deref(), now).await?;
+                if n == 0 {
+                    return Err(bad(format!(
+                        "user {telegram_id} has no active key{}",
+                        prefix.map(|p| format!(" {p}")).unwrap_or_default()
+                    )));
+                }
+                out!("{n} key(s) revoked");
+            }
+        }
         Ok(exit::OK)
     })
 }
@@ -581,16 +727,7 @@ pub fn stats_cmd(a: StatsArgs) -> Result<u8> {
 }
 
 /// `2026-12-04T15:30:00Z` from milliseconds since the epoch.
-fn iso(ms: i64) -> String {
-    let (y, m, d) = autosub_store::utc_date(ms);
-    let rem = ms.div_euclid(1000).rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+use autosub_store::iso_utc as iso;
 
 /// The JSON of a task for `jobs show --json` and `submit --wait --json`.
 fn task_json(t: &TaskRow) -> serde_json::Value {

@@ -53,12 +53,13 @@ fn sources() -> String {
     out
 }
 
-const FILES: [&str; 7] = [
+const FILES: [&str; 8] = [
     "deploy/docker-compose.yml",
     "deploy/Dockerfile",
     "deploy/systemd/autosub.env.example",
     "deploy/systemd/autosub-bot.service",
     "deploy/systemd/autosub-billing.service",
+    "deploy/systemd/autosub-api.service",
     "deploy/systemd/autosub-worker@.service",
     "deploy/prometheus.yml",
 ];
@@ -104,6 +105,7 @@ fn every_command_the_deployment_runs_exists_with_its_flags() {
     for f in [
         "deploy/systemd/autosub-bot.service",
         "deploy/systemd/autosub-billing.service",
+        "deploy/systemd/autosub-api.service",
         "deploy/systemd/autosub-worker@.service",
     ] {
         for line in read(f).lines() {
@@ -114,7 +116,7 @@ fn every_command_the_deployment_runs_exists_with_its_flags() {
     }
     assert!(read("deploy/Dockerfile").contains("ENTRYPOINT [\"autosub\"]"));
     runs.push(vec!["serve".into()]);
-    assert!(runs.len() >= 7, "{runs:?}");
+    assert!(runs.len() >= 9, "{runs:?}");
     for run in runs {
         let out = Command::new(common::bin())
             .arg(&run[0])
@@ -163,7 +165,7 @@ fn the_compose_file_is_valid_with_five_workers_and_health_checks() {
     ] {
         assert!(text.contains(needle), "{needle} not in:\n{text}");
     }
-    for service in ["postgres:", "bot:", "billing:", "worker:"] {
+    for service in ["postgres:", "bot:", "billing:", "api:", "worker:"] {
         assert!(
             text.contains(&format!("  {service}")),
             "{service} not in:\n{text}"

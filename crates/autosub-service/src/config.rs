@@ -11,6 +11,7 @@
 //! | `AUTOSUB_SUBSCRIPTION_SWEEP_SECS` | 3600 (how often ended paid tiers are moved to FREE and reminders written) |
 //! | `AUTOSUB_BACKUP_DIR` | none (a worker writes a daily database backup there) |
 //! | `AUTOSUB_BACKUP_KEEP` | 7 (backups kept in `AUTOSUB_BACKUP_DIR`) |
+//! | `AUTOSUB_API_RATE_LIMIT` | 60 (requests per API key and minute, across all processes) |
 
 use autosub_store::{mask_url, Store};
 use std::fmt;
@@ -74,6 +75,8 @@ pub struct Config {
     pub subscription_sweep: Duration,
     pub backup_dir: Option<PathBuf>,
     pub backup_keep: usize,
+    /// Requests per API key and minute.
+    pub api_rate_per_minute: i64,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -154,6 +157,19 @@ impl Config {
                     })?,
             ),
         };
+        let api_rate_per_minute = match var("AUTOSUB_API_RATE_LIMIT") {
+            None => 60,
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "AUTOSUB_API_RATE_LIMIT",
+                        format!("{v:?} is not a number of requests a minute from 1 to 100000"),
+                    )
+                })?,
+        };
         let backup_keep = match var("AUTOSUB_BACKUP_KEEP") {
             None => 7,
             Some(v) => v
@@ -191,6 +207,7 @@ impl Config {
             subscription_sweep,
             backup_dir: var("AUTOSUB_BACKUP_DIR").map(PathBuf::from),
             backup_keep,
+            api_rate_per_minute,
         })
     }
 
@@ -237,6 +254,10 @@ impl Config {
                 ),
             ),
             ("AUTOSUB_BACKUP_KEEP", self.backup_keep.to_string()),
+            (
+                "AUTOSUB_API_RATE_LIMIT",
+                self.api_rate_per_minute.to_string(),
+            ),
         ]
     }
 }

@@ -35,6 +35,39 @@ pub fn store_input(data_dir: &Path, id: i64, file: &Path) -> std::io::Result<Pat
     Ok(dest)
 }
 
+/// Where uploads to the HTTP API are written while they arrive, before their task exists (same file system as the
+/// task folders, so that [`adopt_input`] is a rename). The janitor removes what is left there after an hour.
+pub fn uploads_dir(data_dir: &Path) -> PathBuf {
+    storage_dir(data_dir).join(".uploads")
+}
+
+/// Moves `file` (an upload in [`uploads_dir`]) into task `id`'s `input/` folder as `name`.
+pub fn adopt_input(data_dir: &Path, id: i64, file: &Path, name: &str) -> std::io::Result<()> {
+    let dir = task_dir(data_dir, id).join("input");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::rename(file, dir.join(name))
+}
+
+/// Uploads older than this are left over from a request that stopped (a crash): the janitor removes them.
+const UPLOAD_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn sweep_uploads(data_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(uploads_dir(data_dir)) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > UPLOAD_MAX_AGE);
+        if old {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// What one janitor pass removed.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -50,7 +83,9 @@ pub async fn sweep(
     now: i64,
 ) -> autosub_store::Result<Swept> {
     let root = storage_dir(data_dir);
+    let data = data_dir.to_owned();
     let ids: Vec<i64> = tokio::task::spawn_blocking(move || {
+        sweep_uploads(&data);
         std::fs::read_dir(root)
             .map(|rd| {
                 rd.flatten()

@@ -76,6 +76,7 @@
 //! failing with "database is locked". On Postgres claims use `FOR UPDATE SKIP LOCKED`, so
 //! workers never wait on each other's picks.
 
+pub mod apikeys;
 pub mod billing;
 pub mod bot;
 pub mod error;
@@ -84,6 +85,7 @@ pub mod stats;
 pub mod store;
 pub mod tiers;
 
+pub use apikeys::ApiKey;
 pub use billing::{
     referral_code, referral_user, utc_month_start, Activation, DayValues, NewPayment, Notice,
     Payment, Revenue, Revocation, Sweep, REFERRAL_BONUS_DAYS,
@@ -96,7 +98,7 @@ pub use queue::{
 };
 pub use stats::{Metrics, PlanRevenue, Retention, TaskCounts, Timing};
 pub use store::{
-    now_ms, sqlite_file, utc_date, utc_day, utc_day_start, Backend, Level, LogRow, PaymentPeriod,
-    PaymentStatus, Store, StoreOptions, UnknownValue, User,
+    iso_utc, now_ms, sqlite_file, utc_date, utc_day, utc_day_start, Backend, Level, LogRow,
+    PaymentPeriod, PaymentStatus, Store, StoreOptions, UnknownValue, User,
 };
 pub use tiers::{effective_tier, Tier, TierLimits};

@@ -47,6 +47,18 @@ pub fn utc_date(now: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// A time in ms as an ISO 8601 UTC timestamp to the second (`2026-12-04T15:30:00Z`).
+pub fn iso_utc(ms: i64) -> String {
+    let (y, m, d) = utc_date(ms);
+    let rem = ms.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// The first millisecond of the UTC calendar day `(year, month, day)`: the inverse of [`utc_date`] (Howard
 /// Hinnant's days_from_civil). Not checked: `(2023, 2, 29)` is March 1st.
 pub fn utc_day_start(year: i64, month: i64, day: i64) -> i64 {
@@ -170,7 +182,7 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
 /// migrator, so no `macros` feature (and no proc-macro build) is needed; sqlx records them in
 /// `_sqlx_migrations` with a checksum, exactly as `sqlx::migrate!` would.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(i64, &str, &str); 5] = match backend {
+    let files: [(i64, &str, &str); 6] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -193,6 +205,7 @@ fn migrator(backend: Backend) -> Migrator {
                 "referrals",
                 include_str!("../migrations/sqlite/0005_referrals.sql"),
             ),
+            (6, "api", include_str!("../migrations/sqlite/0006_api.sql")),
         ],
         Backend::Postgres => [
             (
@@ -219,6 +232,11 @@ fn migrator(backend: Backend) -> Migrator {
                 5,
                 "referrals",
                 include_str!("../migrations/postgres/0005_referrals.sql"),
+            ),
+            (
+                6,
+                "api",
+                include_str!("../migrations/postgres/0006_api.sql"),
             ),
         ],
     };
