@@ -9,6 +9,10 @@ if ! command -v docker-compose >/dev/null; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends docker-compose
 fi
+# The S3 storage tests run moto's S3 server (PyPI moto[server]).
+if ! command -v moto_server >/dev/null && ! python3 -c "import moto.server" 2>/dev/null; then
+  python3 -m pip install -q "moto[server]"
+fi
 export AUTOSUB_MODELS_DIR="${AUTOSUB_MODELS_DIR:-$("$AUTOSUB_BIN" models path)}"
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check

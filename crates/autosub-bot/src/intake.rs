@@ -334,6 +334,11 @@ async fn take(ctx: &Ctx, r: &BotRequest, lang: Lang) -> Result<Outcome, Transien
             .await
             .map_err(|e| Transient::Io(e.to_string()))?
             .map_err(|e| Transient::Io(format!("task {id} input: {e}")))?;
+        if let Some(shared) = &ctx.shared {
+            storage::put_inputs(shared, &ctx.data_dir, id)
+                .await
+                .map_err(|e| Transient::Io(format!("task {id} input to the shared store: {e}")))?;
+        }
         ctx.store
             .queue_created(id, &job.to_json(), now_ms())
             .await?;

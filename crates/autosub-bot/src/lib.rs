@@ -112,6 +112,8 @@ pub struct Ctx {
     pub billing: Option<Arc<autosub_billing::Billing>>,
     /// The bot's @username, from getMe at start (for `/invite` links).
     pub username: std::sync::OnceLock<String>,
+    /// The shared store of task files (`AUTOSUB_STORAGE_URL`): inputs put there, results read from there.
+    pub shared: Option<autosub_service::storage::Storage>,
 }
 
 impl Ctx {
@@ -132,6 +134,7 @@ impl Ctx {
             edits: Mutex::new(HashMap::new()),
             billing: None,
             username: std::sync::OnceLock::new(),
+            shared: None,
             intake_wake: Notify::new(),
         })
     }

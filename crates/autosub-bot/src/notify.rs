@@ -89,6 +89,8 @@ enum Step {
     Telegram(#[from] TgError),
     #[error("{0}")]
     Store(#[from] autosub_store::StoreError),
+    #[error("{0}")]
+    Storage(String),
 }
 
 type StepResult = Result<(), (String, Step)>;
@@ -317,7 +319,8 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
     let buttons = Some(result_buttons(lang, task.id, false));
     // The video (or, for audio input with a voice-over, the audio), with the re-run button.
     let media = path_of(&outputs["video"]).or_else(|| path_of(&outputs["voiceover_audio"]));
-    if let Some(path) = media.filter(|_| !sent("video")) {
+    let media = here(ctx, task.id, "video", media.filter(|_| !sent("video"))).await?;
+    if let Some(path) = media {
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if size > ctx.cfg.upload_limit() {
             let text = match link_for(ctx, task.id, &path) {
@@ -359,14 +362,28 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
         record("video").await?;
     }
     // The subtitles: the original's .srt, then each translation's.
-    if let Some(p) = path_of(&outputs["files"]["srt"]).filter(|_| !sent("srt")) {
+    if let Some(p) = here(
+        ctx,
+        task.id,
+        "srt",
+        path_of(&outputs["files"]["srt"]).filter(|_| !sent("srt")),
+    )
+    .await?
+    {
         send_file(ctx, bt, &p, "srt").await?;
     }
     if let Some(list) = outputs["translations"].as_array() {
         for tr in list {
             let l = tr["language"].as_str().unwrap_or("x");
             let item = format!("srt:{l}");
-            if let Some(p) = path_of(&tr["files"]["srt"]).filter(|_| !sent(&item)) {
+            if let Some(p) = here(
+                ctx,
+                task.id,
+                &item,
+                path_of(&tr["files"]["srt"]).filter(|_| !sent(&item)),
+            )
+            .await?
+            {
                 send_file(ctx, bt, &p, &item).await?;
             }
         }
@@ -375,6 +392,27 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
         .bot_task_finish(task.id, bt.round)
         .await
         .map_err(at("finish"))
+}
+
+/// A result the worker recorded as `p`, as a file on this machine (fetched from the shared store when it is there).
+async fn here(
+    ctx: &Ctx,
+    task: i64,
+    item: &str,
+    p: Option<PathBuf>,
+) -> Result<Option<PathBuf>, (String, Step)> {
+    let Some(p) = p else {
+        return Ok(None);
+    };
+    autosub_service::storage::local_output(&ctx.data_dir, ctx.shared.as_ref(), task, &p)
+        .await
+        .map(Some)
+        .map_err(|e| {
+            (
+                item.to_owned(),
+                Step::Storage(format!("result of task {task} from the shared store: {e}")),
+            )
+        })
 }
 
 async fn send_file(ctx: &Ctx, bt: &BotTask, path: &Path, item: &str) -> StepResult {

@@ -295,6 +295,7 @@ fn worker(cfg: &Config, store: Store, models_dir: &Path, concurrency: usize) -> 
             database_url: cfg.database_url.clone(),
             every: Duration::from_secs(86_400),
         });
+    opts.shared = cfg.shared.clone();
     if let Ok(id) = std::env::var("AUTOSUB_WORKER_ID") {
         opts.id = id;
     }
@@ -376,6 +377,7 @@ fn bot_router(
     http::router(store, stats).merge(http::downloads(
         cfg.data_dir.clone(),
         bot.token.expose().as_bytes().to_vec(),
+        cfg.shared.clone(),
     ))
 }
 
@@ -400,6 +402,7 @@ async fn start_bot(
     let mut ctx = autosub_bot::Ctx::new(bot, store, cfg.data_dir.clone(), cfg.public_url.clone())
         .map_err(|e| bad(e.to_string()))?;
     ctx.billing = Some(billing);
+    ctx.shared = cfg.shared.clone();
     let ctx = Arc::new(ctx);
     // The token is checked before anything else starts: a wrong one is an error at once, not a loop of retries.
     ctx.tg.get_me().await.map_err(|e| {
@@ -510,6 +513,7 @@ fn api_router(cfg: &Config, store: Store) -> http::Router {
         data_dir: cfg.data_dir.clone(),
         rate_per_minute: cfg.api_rate_per_minute,
         tools: autosub_core::media::Tools::from_env(),
+        shared: cfg.shared.clone(),
     })
 }
 
@@ -845,7 +849,16 @@ pub fn submit_cmd(
         };
         // Files the job names (the input, a style, a watermark image, a glossary) go into the task's folder, shared
         // by the workers, before the task is queued.
-        let staged = stage_files(&cfg, id, &mut job, file.as_deref());
+        let staged = match stage_files(&cfg, id, &mut job, file.as_deref()) {
+            Ok(()) => match &cfg.shared {
+                Some(shared) => storage::put_inputs(shared, &cfg.data_dir, id)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("task {id}: the input to the shared store: {e}")),
+                None => Ok(()),
+            },
+            e => e,
+        };
         let queued = match staged {
             Ok(()) => store
                 .queue_created(id, &job.to_json(), autosub_store::now_ms())
@@ -1128,22 +1141,25 @@ pub fn users_cmd(c: UsersCommand) -> Result<u8> {
 /// to the task folder, named after the original), a style file, a watermark image and a glossary (absolute paths in
 /// the shared data dir).
 fn stage_files(cfg: &Config, id: i64, job: &mut Job, input: Option<&Path>) -> Result<()> {
+    // Stored in the task's folder and named relative to it (`input/NAME`): the worker resolves them in its own copy.
     let copy = |p: &Path| {
-        storage::store_input(&cfg.data_dir, id, p).map_err(|e| {
+        let stored = storage::store_input(&cfg.data_dir, id, p).map_err(|e| {
             bad(format!(
                 "cannot copy {} into the task storage {}: {e}",
                 p.display(),
                 cfg.data_dir.display()
             ))
-        })
+        })?;
+        Ok::<PathBuf, anyhow::Error>(
+            stored
+                .strip_prefix(storage::task_dir(&cfg.data_dir, id))
+                .map(Path::to_owned)
+                .unwrap_or(stored),
+        )
     };
     if let Some(file) = input {
-        let stored = copy(file)?;
+        let rel = copy(file)?;
         job.name = Some(autosub_core::job::stem_of(file));
-        let rel = stored
-            .strip_prefix(storage::task_dir(&cfg.data_dir, id))
-            .map(Path::to_owned)
-            .unwrap_or(stored);
         job.input = JobInput::File { path: rel };
     }
     if let Some(v) = job.video.as_mut() {

@@ -530,3 +530,174 @@ fn apikey_in_the_bot_makes_a_key_the_api_takes() {
     let log = s.log("serve");
     assert!(!log.contains(&key[12..]), "the key is in the log:\n{log}");
 }
+
+/// Three "machines" (three data dirs) that share only PostgreSQL and an S3 store (moto): the API and the bot put
+/// inputs into the store, a worker elsewhere fetches them and puts the outputs back, and the API and the bot deliver
+/// results they never had on their own disk; DELETE removes the task's objects.
+#[test]
+fn machines_share_task_files_through_s3() {
+    use autosub_bot::standin::{StandIn, TgUser};
+    use autosub_storage::{S3Options, Storage};
+    use common::telegram::{wait_polling, wait_text, LONG, SHORT, TOKEN};
+    let logs = tempfile::tempdir().unwrap();
+    let moto = autosub_storage::moto::start(logs.path()).unwrap_or_else(|e| panic!("{e}"));
+    moto.create_bucket("autosub-e2e").unwrap();
+    let secret = "moto-e2e-SECRET-6d1f";
+    let si = StandIn::spawn(TOKEN);
+    let mut s = common::telegram::service(Db::Postgres, &si);
+    let endpoint = moto.endpoint();
+    for (k, v) in [
+        ("AUTOSUB_STORAGE_URL", "s3://autosub-e2e/tasks"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "AKIDE2E"),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        s.env.push((k.into(), v.into()));
+    }
+    let machine = |name: &str| {
+        let d = s._tmp.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d.display().to_string()
+    };
+    let (dir_a, dir_b, dir_c) = (machine("a"), machine("b"), machine("c"));
+    let api_addr = format!("127.0.0.1:{}", free_port());
+    start(
+        &mut s,
+        "api",
+        &["api"],
+        &api_addr,
+        &[("AUTOSUB_DATA_DIR", dir_a.as_str())],
+    );
+    let w = format!("127.0.0.1:{}", free_port());
+    start(
+        &mut s,
+        "worker",
+        &["worker", "--http-addr", &w],
+        &w,
+        &[("AUTOSUB_DATA_DIR", dir_b.as_str())],
+    );
+    let t0 = Instant::now();
+    let bot_addr = format!("127.0.0.1:{}", free_port());
+    start(
+        &mut s,
+        "bot",
+        &["bot"],
+        &bot_addr,
+        &[("AUTOSUB_DATA_DIR", dir_c.as_str())],
+    );
+    wait_polling(&si, t0);
+    let shared = Storage::s3(
+        "autosub-e2e",
+        "tasks",
+        S3Options {
+            endpoint: Some(endpoint.clone()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some("AKIDE2E".into()),
+            secret_access_key: Some(secret.into()),
+            session_token: None,
+        },
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let objects = |id: i64| -> Vec<String> {
+        rt.block_on(shared.list(&format!("task_{id}")))
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    };
+
+    // Through the API (machine A), run by the worker (machine B).
+    grant(&s, 8001, "creator");
+    let key = make_key(&s, 8001);
+    let c = Client::new(&api_addr);
+    let a = c.upload(
+        &key,
+        Some(("sample.mp4", &std::fs::read(common::sample()).unwrap())),
+        &[("options", r#"{"video": false, "formats": ["srt"]}"#)],
+        None,
+    );
+    assert_eq!(a.status, 201, "{}", String::from_utf8_lossy(&a.body));
+    let id = a.json()["id"].as_i64().unwrap();
+    let done = c.wait_job(&key, id, Duration::from_secs(300));
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        objects(id),
+        [
+            format!("task_{id}/input/sample.mp4"),
+            format!("task_{id}/out/sample.srt")
+        ]
+    );
+    let b_out = std::path::Path::new(&dir_b).join(format!("storage/task_{id}/out/sample.srt"));
+    assert!(b_out.is_file(), "the worker's own copy");
+    let a_out = std::path::Path::new(&dir_a).join(format!("storage/task_{id}/out"));
+    assert!(!a_out.exists(), "machine A never had the output on disk");
+    assert_eq!(
+        done["outputs"][0]["size"].as_u64(),
+        Some(std::fs::metadata(&b_out).unwrap().len())
+    );
+    let srt = c.get(&format!("/v1/jobs/{id}/outputs/sample.srt"), Some(&key));
+    assert_eq!(srt.status, 200);
+    assert_eq!(String::from_utf8(srt.body).unwrap(), direct_srt());
+
+    // Through the bot (machine C): an audio file, its subtitles delivered from the store.
+    let audio = s._tmp.path().join("talk.ogg");
+    common::ffmpeg(&[
+        "-i",
+        common::sample().to_str().unwrap(),
+        "-vn",
+        "-c:a",
+        "libopus",
+        audio.to_str().unwrap(),
+    ]);
+    let u = TgUser::new(8002, "en");
+    si.send_audio(
+        &u,
+        std::fs::read(&audio).unwrap(),
+        "talk.ogg",
+        11,
+        Some("--lang en"),
+    );
+    wait_text(&si, 8002, "is done", LONG);
+    let calls = si.wait_until(SHORT, |c| {
+        c.iter()
+            .any(|c| c.method == "sendDocument" && c.chat_id == Some(8002) && c.ok())
+    });
+    let doc = calls
+        .iter()
+        .find(|c| c.method == "sendDocument" && c.chat_id == Some(8002) && c.ok())
+        .unwrap();
+    assert_eq!(doc.file_name.as_deref(), Some("talk.srt"));
+    let text =
+        String::from_utf8(si.file_content(doc.file_id.as_deref().unwrap()).unwrap()).unwrap();
+    assert!(
+        text.to_lowercase().contains("ask not what your country"),
+        "{text}"
+    );
+    let bot_task =
+        s.rt.block_on(s.store().list_tasks(None, 10))
+            .unwrap()
+            .into_iter()
+            .find(|t| t.input_type == "telegram")
+            .unwrap();
+    assert!(objects(bot_task.id).contains(&format!("task_{}/out/talk.srt", bot_task.id)));
+
+    // DELETE removes the objects too.
+    assert_eq!(c.delete(&format!("/v1/jobs/{id}"), &key).status, 200);
+    assert_eq!(objects(id), Vec::<String>::new());
+    assert_eq!(
+        c.get(&format!("/v1/jobs/{id}/outputs/sample.srt"), Some(&key))
+            .status,
+        404
+    );
+    for name in ["api", "worker", "bot"] {
+        assert!(
+            !s.log(name).contains(secret),
+            "the S3 secret is in the {name} log"
+        );
+    }
+}

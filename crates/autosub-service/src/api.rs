@@ -340,6 +340,8 @@ pub struct Api {
     /// Requests per key and minute.
     pub rate_per_minute: i64,
     pub tools: autosub_core::media::Tools,
+    /// The shared store of task files (`AUTOSUB_STORAGE_URL`): uploads put there, outputs read from there.
+    pub shared: Option<storage::Storage>,
 }
 
 type Shared = Arc<Api>;
@@ -487,6 +489,19 @@ fn out_dir(api: &Api, id: i64) -> PathBuf {
     storage::task_dir(&api.data_dir, id).join("out")
 }
 
+/// The size of output `name` of task `id`: on this machine's disk, else in the shared store; `None` when gone.
+async fn output_size(api: &Api, id: i64, name: &str) -> Option<u64> {
+    if let Ok(m) = tokio::fs::metadata(out_dir(api, id).join(name)).await {
+        return Some(m.len());
+    }
+    let shared = api.shared.as_ref()?;
+    shared
+        .size(&storage::Storage::task_key(id, &format!("out/{name}")))
+        .await
+        .ok()
+        .flatten()
+}
+
 /// A job as the API shows it.
 async fn job_json(api: &Api, t: &TaskRow) -> Value {
     let iso = |ms: Option<i64>| ms.map(autosub_store::iso_utc);
@@ -498,7 +513,7 @@ async fn job_json(api: &Api, t: &TaskRow) -> Value {
     if t.status == TaskStatus::Completed {
         for o in outputs_of(t) {
             // Files the janitor removed (24 h after the end) or a DELETE removed are no longer listed.
-            let Ok(meta) = tokio::fs::metadata(out_dir(api, t.id).join(&o.name)).await else {
+            let Some(size) = output_size(api, t.id, &o.name).await else {
                 continue;
             };
             outputs.push(json!({
@@ -506,7 +521,7 @@ async fn job_json(api: &Api, t: &TaskRow) -> Value {
                 "kind": o.kind,
                 "format": o.format,
                 "language": o.language,
-                "size": meta.len(),
+                "size": size,
                 "url": format!("/v1/jobs/{}/outputs/{}", t.id, o.name),
             }));
         }
@@ -825,6 +840,13 @@ async fn create(
             })
             .await
             .map_err(ApiError::internal)?;
+            let moved = match (moved, &api.shared) {
+                (Ok(()), Some(shared)) => storage::put_inputs(shared, &api.data_dir, id)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| std::io::Error::other(e.to_string())),
+                (r, _) => r,
+            };
             match moved {
                 Ok(()) => {
                     guard.0 = None;
@@ -883,6 +905,12 @@ async fn delete_job(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(ApiError::internal(format!("{}: {e}", dir.display()))),
     }
+    if let Some(shared) = &api.shared {
+        shared
+            .delete_task(t.id)
+            .await
+            .map_err(|e| ApiError::internal(format!("task {}: {e}", t.id)))?;
+    }
     tracing::info!(task = t.id, "api: job files deleted");
     Ok((StatusCode::OK, axum::Json(job_json(&api, &t).await)).into_response())
 }
@@ -904,8 +932,25 @@ async fn output(
         .find(|o| o.name == name)
         .ok_or_else(gone)?;
     let path = out_dir(&api, t.id).join(&o.name);
-    let file = tokio::fs::File::open(&path).await.map_err(|_| gone())?;
-    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let (len, body) = match tokio::fs::File::open(&path).await {
+        Ok(file) => {
+            let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+            (
+                len,
+                axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+            )
+        }
+        // Not on this machine: from the shared store, streamed.
+        Err(_) => {
+            let shared = api.shared.as_ref().ok_or_else(gone)?;
+            let key = storage::Storage::task_key(t.id, &format!("out/{}", o.name));
+            match shared.open(&key).await {
+                Ok((len, stream)) => (len, axum::body::Body::from_stream(stream)),
+                Err(storage::StorageError::NotFound(_)) => return Err(gone()),
+                Err(e) => return Err(ApiError::internal(e)),
+            }
+        }
+    };
     let content_type = match o.format.as_deref() {
         Some("srt") => "application/x-subrip; charset=utf-8",
         Some("vtt") => "text/vtt; charset=utf-8",
@@ -925,7 +970,6 @@ async fn output(
             }
         })
         .collect();
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_owned()),

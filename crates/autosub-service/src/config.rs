@@ -12,6 +12,7 @@
 //! | `AUTOSUB_BACKUP_DIR` | none (a worker writes a daily database backup there) |
 //! | `AUTOSUB_BACKUP_KEEP` | 7 (backups kept in `AUTOSUB_BACKUP_DIR`) |
 //! | `AUTOSUB_API_RATE_LIMIT` | 60 (requests per API key and minute, across all processes) |
+//! | `AUTOSUB_STORAGE_URL` | none: task files only in the data dir; `s3://bucket/prefix`: shared through S3 (`AWS_*`) |
 
 use autosub_store::{mask_url, Store};
 use std::fmt;
@@ -77,6 +78,8 @@ pub struct Config {
     pub backup_keep: usize,
     /// Requests per API key and minute.
     pub api_rate_per_minute: i64,
+    /// The shared store of task files (`AUTOSUB_STORAGE_URL=s3://...`); `None`: the data dir alone.
+    pub shared: Option<autosub_storage::Storage>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -195,11 +198,22 @@ impl Config {
                 ));
             }
         }
+        let data_dir = var("AUTOSUB_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(default_data_dir);
+        let shared = match var("AUTOSUB_STORAGE_URL") {
+            None => None,
+            Some(u) => match autosub_storage::Storage::from_url(Some(&u), &data_dir) {
+                Ok(s) => (!s.is_local()).then_some(s),
+                Err(autosub_storage::StorageError::Config { var, message }) => {
+                    return Err(bad(var, message))
+                }
+                Err(e) => return Err(bad("AUTOSUB_STORAGE_URL", e.to_string())),
+            },
+        };
         Ok(Config {
             database_url,
-            data_dir: var("AUTOSUB_DATA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(default_data_dir),
+            data_dir,
             workers,
             http_addr,
             public_url,
@@ -208,6 +222,7 @@ impl Config {
             backup_dir: var("AUTOSUB_BACKUP_DIR").map(PathBuf::from),
             backup_keep,
             api_rate_per_minute,
+            shared,
         })
     }
 
@@ -257,6 +272,13 @@ impl Config {
             (
                 "AUTOSUB_API_RATE_LIMIT",
                 self.api_rate_per_minute.to_string(),
+            ),
+            (
+                "AUTOSUB_STORAGE_URL",
+                self.shared.as_ref().map_or_else(
+                    || "(not set: task files in the data dir)".into(),
+                    |s| s.describe(),
+                ),
             ),
         ]
     }

@@ -59,18 +59,26 @@ pub fn router(store: Store, stats: Option<Arc<WorkerStats>>) -> Router {
 
 /// `GET /d/{token}`: the result file a signed link names (see [`crate::links`]); 403 for a forged link, 410 for an
 /// expired one, 404 once the janitor removed the task's folder. `secret` is the key material shared with the bot.
-pub fn downloads(data_dir: std::path::PathBuf, secret: Vec<u8>) -> Router {
-    let state = Arc::new((data_dir, secret));
+/// A file that is not on this machine but in the shared store (`shared`) is answered with a redirect to a presigned
+/// link of the store, valid an hour.
+pub fn downloads(
+    data_dir: std::path::PathBuf,
+    secret: Vec<u8>,
+    shared: Option<crate::storage::Storage>,
+) -> Router {
+    let state = Arc::new((data_dir, secret, shared));
     Router::new()
         .route("/d/{token}", get(download))
         .with_state(state)
 }
 
+type Downloads = (std::path::PathBuf, Vec<u8>, Option<crate::storage::Storage>);
+
 async fn download(
-    State(s): State<Arc<(std::path::PathBuf, Vec<u8>)>>,
+    State(s): State<Arc<Downloads>>,
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> axum::response::Response {
-    let (data_dir, secret) = &*s;
+    let (data_dir, secret, shared) = &*s;
     let (task, rel) = match crate::links::verify(secret, &token, autosub_store::now_ms()) {
         Ok(x) => x,
         Err(crate::links::LinkError::Expired) => {
@@ -81,10 +89,28 @@ async fn download(
         }
     };
     let path = crate::storage::task_dir(data_dir, task).join(&rel);
+    let gone = || (StatusCode::NOT_FOUND, "this file is no longer available\n").into_response();
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(_) => {
-            return (StatusCode::NOT_FOUND, "this file is no longer available\n").into_response()
+            let Some(shared) = shared else {
+                return gone();
+            };
+            let key = crate::storage::Storage::task_key(task, &rel);
+            if !matches!(shared.size(&key).await, Ok(Some(_))) {
+                return gone();
+            }
+            return match shared
+                .signed_url(&key, std::time::Duration::from_secs(3600))
+                .await
+            {
+                Ok(Some(url)) => axum::response::Redirect::temporary(&url).into_response(),
+                Ok(None) => gone(),
+                Err(e) => {
+                    tracing::error!(task, "presigning a download link: {e}");
+                    (StatusCode::SERVICE_UNAVAILABLE, "try again in a minute\n").into_response()
+                }
+            };
         }
     };
     let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);

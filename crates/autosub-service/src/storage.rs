@@ -1,7 +1,15 @@
 //! Per-task storage: `$AUTOSUB_DATA_DIR/storage/task_{id}/` holds a task's input (`input/`) and outputs
 //! (`out/`) until 24 h after the task ends, when the janitor of any worker deletes it (and folders of tasks that no
 //! longer exist). Several machines share it when the data dir is shared storage.
+//!
+//! With `AUTOSUB_STORAGE_URL=s3://bucket/prefix` the shared copy is in an S3-compatible store
+//! ([`autosub_storage::Storage`], keys `task_{id}/input/NAME`, `task_{id}/out/NAME`) and each machine's task folder is
+//! a working copy: a front end puts a task's input there before queueing it ([`put_inputs`]), the worker fetches it
+//! ([`fetch_inputs`]) and puts the outputs back before completing ([`put_outputs`]), and whoever delivers a result
+//! reads it from there when it is not on its own disk ([`local_output`]). The janitor applies the same 24 h to the
+//! store ([`sweep_shared`]).
 
+pub use autosub_storage::{Storage, StorageError};
 use autosub_store::Store;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -124,6 +132,157 @@ pub async fn sweep(
     })
     .await
     .unwrap_or_default();
+    Ok(Swept { removed })
+}
+
+/// The files under `dir`, as paths relative to it (`a/b.srt`), recursively; none when it does not exist.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if let Ok(rel) = p.strip_prefix(base) {
+                let rel = rel.to_string_lossy().into_owned();
+                // Files being written (hidden partial names) are not results.
+                if !rel.split('/').any(|c| c.starts_with('.')) {
+                    out.push(rel);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Puts every file of task `id`'s local `sub` folder (`input` or `out`) into the shared store.
+async fn put_folder(
+    shared: &Storage,
+    data_dir: &Path,
+    id: i64,
+    sub: &str,
+) -> Result<usize, StorageError> {
+    let dir = task_dir(data_dir, id).join(sub);
+    let files = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || files_under(&dir))
+            .await
+            .unwrap_or_default()
+    };
+    for rel in &files {
+        shared
+            .put_file(
+                &Storage::task_key(id, &format!("{sub}/{rel}")),
+                &dir.join(rel),
+            )
+            .await?;
+    }
+    Ok(files.len())
+}
+
+/// A front end's last step before queueing task `id`: its `input/` files into the shared store.
+pub async fn put_inputs(shared: &Storage, data_dir: &Path, id: i64) -> Result<usize, StorageError> {
+    put_folder(shared, data_dir, id, "input").await
+}
+
+/// A worker's first step: task `id`'s input files from the shared store into its local folder (those it lacks).
+pub async fn fetch_inputs(
+    shared: &Storage,
+    data_dir: &Path,
+    id: i64,
+) -> Result<usize, StorageError> {
+    let dir = task_dir(data_dir, id);
+    let mut n = 0;
+    for (key, size) in shared.list(&format!("task_{id}/input")).await? {
+        let Some(rel) = key.strip_prefix(&format!("task_{id}/")) else {
+            continue;
+        };
+        let local = dir.join(rel);
+        let have = tokio::fs::metadata(&local).await.map(|m| m.len()).ok();
+        if have != Some(size) {
+            shared.get_to_file(&key, &local).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// A worker's last step before completing task `id`: its `out/` files into the shared store.
+pub async fn put_outputs(
+    shared: &Storage,
+    data_dir: &Path,
+    id: i64,
+) -> Result<usize, StorageError> {
+    put_folder(shared, data_dir, id, "out").await
+}
+
+/// The path on this machine of an output of task `id` that its worker recorded as `recorded`: the file in this
+/// machine's task folder when it is there, else fetched there from the shared store, else `recorded` itself (one
+/// shared disk).
+pub async fn local_output(
+    data_dir: &Path,
+    shared: Option<&Storage>,
+    id: i64,
+    recorded: &Path,
+) -> Result<PathBuf, StorageError> {
+    let Some(name) = recorded.file_name() else {
+        return Ok(recorded.to_owned());
+    };
+    let local = task_dir(data_dir, id).join("out").join(name);
+    if tokio::fs::metadata(&local).await.is_ok() {
+        return Ok(local);
+    }
+    match shared {
+        Some(s) => {
+            s.get_to_file(
+                &Storage::task_key(id, &format!("out/{}", name.to_string_lossy())),
+                &local,
+            )
+            .await?;
+            Ok(local)
+        }
+        None => Ok(recorded.to_owned()),
+    }
+}
+
+/// The janitor's pass over the shared store: deletes what tasks that ended before `now - retention_ms`, or no
+/// longer exist, left there.
+pub async fn sweep_shared(
+    store: &Store,
+    shared: &Storage,
+    retention_ms: i64,
+    now: i64,
+) -> Result<Swept, String> {
+    let ids = shared.task_ids().await.map_err(|e| e.to_string())?;
+    if ids.is_empty() {
+        return Ok(Swept::default());
+    }
+    let existing: HashSet<i64> = store
+        .task_ids_existing(&ids)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+    let expired: HashSet<i64> = store
+        .finished_before_among(&ids, now - retention_ms)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+    let mut removed = Vec::new();
+    for id in ids {
+        if !existing.contains(&id) || expired.contains(&id) {
+            match shared.delete_task(id).await {
+                Ok(()) => removed.push(id),
+                Err(e) => tracing::warn!(task = id, "cannot remove it from the shared store: {e}"),
+            }
+        }
+    }
     Ok(Swept { removed })
 }
 

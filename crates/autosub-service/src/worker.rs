@@ -68,6 +68,8 @@ pub struct WorkerOptions {
     pub backup: Option<BackupPlan>,
     /// `$AUTOSUB_DATA_DIR`: task folders live in its `storage/`.
     pub data_dir: PathBuf,
+    /// The shared store of task files (`AUTOSUB_STORAGE_URL`): inputs fetched from it, outputs put back.
+    pub shared: Option<crate::storage::Storage>,
 }
 
 impl WorkerOptions {
@@ -84,6 +86,7 @@ impl WorkerOptions {
             subscriptions_every: Duration::from_secs(3600),
             backup: None,
             data_dir,
+            shared: None,
         }
     }
 }
@@ -263,6 +266,31 @@ fn run_process(
         }
         if path.is_relative() {
             *path = dir.join(&*path);
+        }
+    }
+    // Files staged with the task (a style, a watermark image, a glossary) are named relative to its folder, so that
+    // a worker whose data dir is elsewhere (another machine, the shared store) finds them in its own copy.
+    let staged = |p: &Path| {
+        let safe = !p
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+        (safe && p.is_relative() && p.starts_with("input")).then(|| dir.join(p))
+    };
+    if let Some(v) = job.video.as_mut() {
+        if let Some(style) = v.style.as_mut() {
+            if let Some(p) = staged(Path::new(style.as_str())) {
+                *style = p.display().to_string();
+            }
+        }
+        if let Some(w) = v.watermark.as_mut() {
+            if let Some(p) = staged(Path::new(&w.value)) {
+                w.value = p.display().to_string();
+            }
+        }
+    }
+    if let Some(g) = job.translate.as_mut().and_then(|t| t.glossary.as_mut()) {
+        if let Some(p) = staged(g) {
+            *g = p;
         }
     }
     let out = dir.join("out");
@@ -502,6 +530,20 @@ impl Worker {
             Ok(_) => {}
             Err(e) => tracing::error!("storage janitor failed: {e}"),
         }
+        if let Some(shared) = &self.opts.shared {
+            match storage::sweep_shared(&self.store, shared, retention, autosub_store::now_ms())
+                .await
+            {
+                Ok(s) if !s.removed.is_empty() => {
+                    tracing::info!(
+                        count = s.removed.len(),
+                        "removed old tasks from the shared store"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!("shared storage janitor failed: {e}"),
+            }
+        }
     }
 
     /// The subscription sweep, when this worker claims the period's run.
@@ -581,6 +623,20 @@ impl Worker {
         let ctl = Arc::new(Control::new());
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_millis(c.timeout_ms.max(1) as u64);
+        if let Some(shared) = &self.opts.shared {
+            if let Err(e) = storage::fetch_inputs(shared, &self.opts.data_dir, id).await {
+                self.stats.busy.fetch_sub(1, Ordering::SeqCst);
+                metrics::gauge!("autosub_workers_busy").decrement(1.0);
+                let failed = Ended::Failed(Failure {
+                    user_message: "the input could not be read from storage; it is tried again"
+                        .into(),
+                    operator_detail: format!("fetching the input from the shared store: {e}"),
+                    retryable: true,
+                });
+                self.finish(&c, &owner, &ctl, failed, t0.elapsed()).await;
+                return;
+            }
+        }
         let mut job = {
             let ctl = ctl.clone();
             let env = self.env.clone();
@@ -628,13 +684,23 @@ impl Worker {
         self.stats.busy.fetch_sub(1, Ordering::SeqCst);
         metrics::gauge!("autosub_workers_busy").decrement(1.0);
         let elapsed = t0.elapsed();
-        let ended = ended.unwrap_or_else(|e| {
+        let mut ended = ended.unwrap_or_else(|e| {
             Ended::Failed(Failure {
                 user_message: "an internal error stopped the processing".into(),
                 operator_detail: format!("the job's thread failed: {e}"),
                 retryable: false,
             })
         });
+        // With a shared store, a result counts once it is there: other machines deliver it.
+        if let (Ended::Done(_), Some(shared)) = (&ended, &self.opts.shared) {
+            if let Err(e) = storage::put_outputs(shared, &self.opts.data_dir, id).await {
+                ended = Ended::Failed(Failure {
+                    user_message: "the result could not be stored; it is tried again".into(),
+                    operator_detail: format!("putting the outputs into the shared store: {e}"),
+                    retryable: true,
+                });
+            }
+        }
         self.finish(&c, &owner, &ctl, ended, elapsed).await;
     }
 

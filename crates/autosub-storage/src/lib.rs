@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod keys;
+pub mod moto;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -2,11 +2,10 @@
 //! (`pip install "moto[server]"`), started here on a free port and killed at the end.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
+use autosub_storage::moto::Moto;
 use autosub_storage::{S3Options, Storage, StorageError, STORAGE_URL_VAR};
 use futures::TryStreamExt;
 
@@ -373,83 +372,8 @@ fn secrets_never_shown() {
 }
 
 /// moto's S3 server as a child process; killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- moto log (last lines) ---");
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_moto(log_dir: &Path) -> Moto {
-    const HINT: &str = "moto's S3 server is needed for the S3 tests; install it with: pip install \"moto[server]\"";
-    let candidates: [(&str, &[&str]); 2] =
-        [("moto_server", &[]), ("python3", &["-m", "moto.server"])];
-    let mut failures = Vec::new();
-    for (program, pre) in candidates {
-        let port = free_port();
-        let log = log_dir.join(format!("moto-{program}.log"));
-        let log_file = std::fs::File::create(&log).unwrap();
-        let spawned = Command::new(program)
-            .args(pre)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn();
-        let mut child = match spawned {
-            Ok(c) => c,
-            Err(e) => {
-                failures.push(format!("{program}: {e}"));
-                continue;
-            }
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                let out = std::fs::read_to_string(&log).unwrap_or_default();
-                failures.push(format!("{program} exited ({status}): {}", out.trim()));
-                break;
-            }
-            if TcpStream::connect_timeout(
-                &([127, 0, 0, 1], port).into(),
-                Duration::from_millis(200),
-            )
-            .is_ok()
-            {
-                return Moto { child, port, log };
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                failures.push(format!("{program}: port {port} not open after 60 s"));
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    panic!("{HINT}\n{}", failures.join("\n"));
+    autosub_storage::moto::start(log_dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn create_bucket(port: u16, bucket: &str) {
