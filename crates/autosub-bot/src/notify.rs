@@ -45,6 +45,9 @@ pub async fn notify_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             if let Err((item, e)) = step(&ctx, &bt, &task).await {
                 match e {
                     Step::Telegram(TgError::RetryAfter(_)) => break,
+                    Step::Storage(e) => {
+                        tracing::warn!(task = bt.task_id, item = %item, "notify: {e}; tried again later");
+                    }
                     Step::Telegram(TgError::Blocked) => {
                         // Nobody to tell: stop following the task.
                         let _ = ctx.store.bot_task_finish(bt.task_id, bt.round).await;
@@ -89,8 +92,12 @@ enum Step {
     Telegram(#[from] TgError),
     #[error("{0}")]
     Store(#[from] autosub_store::StoreError),
+    /// The shared store did not answer: tried again later, not counted as a failed send.
     #[error("{0}")]
     Storage(String),
+    /// The result is not in the shared store (any more).
+    #[error("{0}")]
+    Gone(String),
 }
 
 type StepResult = Result<(), (String, Step)>;
@@ -319,9 +326,9 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
     let buttons = Some(result_buttons(lang, task.id, false));
     // The video (or, for audio input with a voice-over, the audio), with the re-run button.
     let media = path_of(&outputs["video"]).or_else(|| path_of(&outputs["voiceover_audio"]));
-    let media = here(ctx, task.id, "video", media.filter(|_| !sent("video"))).await?;
-    if let Some(path) = media {
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    if let Some(recorded) = media.filter(|_| !sent("video")) {
+        // The size first: a result too big to upload gets a link and is never fetched here.
+        let (path, size) = sized(ctx, task.id, &recorded).await?;
         if size > ctx.cfg.upload_limit() {
             let text = match link_for(ctx, task.id, &path) {
                 Some(url) => t(
@@ -344,6 +351,9 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
                 .await
                 .map_err(at("video"))?;
         } else if path_of(&outputs["video"]).is_some() {
+            let path = here(ctx, task.id, "video", Some(recorded))
+                .await?
+                .unwrap_or(path);
             ctx.tg
                 .send_video(
                     bt.chat_id,
@@ -354,6 +364,9 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
                 .await
                 .map_err(at("video"))?;
         } else {
+            let path = here(ctx, task.id, "video", Some(recorded))
+                .await?
+                .unwrap_or(path);
             ctx.tg
                 .send_document(bt.chat_id, &path, Some(&caption(lang, task, &outputs)))
                 .await
@@ -394,6 +407,43 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
         .map_err(at("finish"))
 }
 
+/// Where a result the worker recorded as `recorded` is (or goes) on this machine, and its size: this machine's copy,
+/// else the shared store's object (not fetched), else the recorded path.
+async fn sized(ctx: &Ctx, task: i64, recorded: &Path) -> Result<(PathBuf, u64), (String, Step)> {
+    let Some(name) = recorded.file_name() else {
+        return Ok((recorded.to_owned(), 0));
+    };
+    let local = autosub_service::storage::task_dir(&ctx.data_dir, task)
+        .join("out")
+        .join(name);
+    if let Ok(m) = tokio::fs::metadata(&local).await {
+        return Ok((local, m.len()));
+    }
+    match &ctx.shared {
+        Some(s) => {
+            let key = autosub_service::storage::Storage::task_key(
+                task,
+                &format!("out/{}", name.to_string_lossy()),
+            );
+            match s.size(&key).await {
+                Ok(Some(n)) => Ok((local, n)),
+                Ok(None) => Err((
+                    "video".into(),
+                    Step::Gone(format!("result of task {task} is not in the shared store")),
+                )),
+                Err(e) => Err((
+                    "video".into(),
+                    Step::Storage(format!("result of task {task} from the shared store: {e}")),
+                )),
+            }
+        }
+        None => {
+            let n = tokio::fs::metadata(recorded).await.map_or(0, |m| m.len());
+            Ok((recorded.to_owned(), n))
+        }
+    }
+}
+
 /// A result the worker recorded as `p`, as a file on this machine (fetched from the shared store when it is there).
 async fn here(
     ctx: &Ctx,
@@ -408,10 +458,12 @@ async fn here(
         .await
         .map(Some)
         .map_err(|e| {
-            (
-                item.to_owned(),
-                Step::Storage(format!("result of task {task} from the shared store: {e}")),
-            )
+            let text = format!("result of task {task} from the shared store: {e}");
+            let step = match e {
+                autosub_service::storage::StorageError::NotFound(_) => Step::Gone(text),
+                _ => Step::Storage(text),
+            };
+            (item.to_owned(), step)
         })
 }
 

@@ -467,6 +467,12 @@ pub fn bot_cmd() -> Result<u8> {
     runtime()?.block_on(async {
         let store = open(&cfg).await?;
         let stop = watch_signals()?;
+        // Results fetched to this machine for sending, and staged inputs, go after 24 h as on workers.
+        let janitor = tokio::spawn(storage::janitor_loop(
+            store.clone(),
+            cfg.data_dir.clone(),
+            RETENTION_MS,
+        ));
         let router = bot_router(&cfg, &bot, store.clone(), None);
         let listener = tokio::net::TcpListener::bind(cfg.http_addr)
             .await
@@ -477,6 +483,7 @@ pub fn bot_cmd() -> Result<u8> {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(http::serve_on(listener, router, after(done_rx)));
         let result = bot_task.await;
+        janitor.abort();
         let _ = done_tx.send(());
         server.await.ok();
         match result {
@@ -525,13 +532,22 @@ pub fn api_cmd() -> Result<u8> {
     runtime()?.block_on(async {
         let store = open(&cfg).await?;
         let stop = watch_signals()?;
+        let janitor = tokio::spawn(storage::janitor_loop(
+            store.clone(),
+            cfg.data_dir.clone(),
+            RETENTION_MS,
+        ));
         let router = http::router(store.clone(), None).merge(api_router(&cfg, store));
         http::serve(cfg.http_addr, router, stopped(stop))
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
+        janitor.abort();
         Ok(exit::OK)
     })
 }
+
+/// Task folders are kept this long after their task ends (as the workers' janitor does).
+const RETENTION_MS: i64 = 24 * 3_600_000;
 
 /// `autosub apikey create|list|revoke`.
 pub fn apikey_cmd(c: ApikeyCommand) -> Result<u8> {

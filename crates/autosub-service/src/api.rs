@@ -372,7 +372,11 @@ async fn authorize(api: &Api, headers: &HeaderMap) -> Result<(ApiKey, User), Api
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            // The scheme is case-insensitive (RFC 7235).
+            let (scheme, key) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(key)
+        })
         .map(str::trim)
         .filter(|k| k.len() == 68 && k.starts_with("ask_"))
         .ok_or_else(unauthorized)?;
@@ -490,20 +494,29 @@ fn out_dir(api: &Api, id: i64) -> PathBuf {
 }
 
 /// The size of output `name` of task `id`: on this machine's disk, else in the shared store; `None` when gone.
-async fn output_size(api: &Api, id: i64, name: &str) -> Option<u64> {
+async fn output_size(api: &Api, id: i64, name: &str) -> Result<Option<u64>, ApiError> {
     if let Ok(m) = tokio::fs::metadata(out_dir(api, id).join(name)).await {
-        return Some(m.len());
+        return Ok(Some(m.len()));
     }
-    let shared = api.shared.as_ref()?;
+    let Some(shared) = api.shared.as_ref() else {
+        return Ok(None);
+    };
+    // A store that does not answer is not "no outputs": the client is told to come back.
     shared
         .size(&storage::Storage::task_key(id, &format!("out/{name}")))
         .await
-        .ok()
-        .flatten()
+        .map_err(|e| {
+            tracing::warn!(task = id, "api: the shared store did not answer: {e}");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the storage did not answer; try again in a minute",
+            )
+        })
 }
 
 /// A job as the API shows it.
-async fn job_json(api: &Api, t: &TaskRow) -> Value {
+async fn job_json(api: &Api, t: &TaskRow) -> Result<Value, ApiError> {
     let iso = |ms: Option<i64>| ms.map(autosub_store::iso_utc);
     let status = match t.status {
         TaskStatus::Created => "queued",
@@ -513,7 +526,7 @@ async fn job_json(api: &Api, t: &TaskRow) -> Value {
     if t.status == TaskStatus::Completed {
         for o in outputs_of(t) {
             // Files the janitor removed (24 h after the end) or a DELETE removed are no longer listed.
-            let Some(size) = output_size(api, t.id, &o.name).await else {
+            let Some(size) = output_size(api, t.id, &o.name).await? else {
                 continue;
             };
             outputs.push(json!({
@@ -531,7 +544,7 @@ async fn job_json(api: &Api, t: &TaskRow) -> Value {
         .as_deref()
         .and_then(|o| serde_json::from_str::<Value>(o).ok())
         .unwrap_or(Value::Null);
-    json!({
+    Ok(json!({
         "id": t.id,
         "status": status,
         "progress": (t.status == TaskStatus::Processing).then(|| json!({
@@ -545,7 +558,7 @@ async fn job_json(api: &Api, t: &TaskRow) -> Value {
         "language": info["language"],
         "duration_ms": info["duration_ms"],
         "outputs": outputs,
-    })
+    }))
 }
 
 /// What `POST /v1/jobs` received.
@@ -687,6 +700,25 @@ async fn create(
     let now = now_ms();
     let tier = user.effective_tier(now);
     let limits = tier.limits();
+    let idem_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            if k.len() > 200 {
+                Err(ApiError::bad("Idempotency-Key: at most 200 characters"))
+            } else {
+                Ok(format!("api:{}:{k}", user.id))
+            }
+        })
+        .transpose()?;
+    // A retried request gets its job as it is now, before anything else: nothing is read, moved or counted again.
+    if let Some(k) = &idem_key {
+        if let Some(t) = api.store.task_by_idem_key(k).await? {
+            return job_json(api, &t).await;
+        }
+    }
     // The day's count first, so that a user over it does not upload a file for nothing.
     if user.tasks_today_at(now) >= i64::from(limits.tasks_per_day) {
         return Err(ApiError::refusal(&policy::daily_limit(tier)));
@@ -786,19 +818,6 @@ async fn create(
     };
     policy::apply_tier(&mut job, tier, Some(&user), declared, now)
         .map_err(|r| ApiError::refusal(&r))?;
-    let idem_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(|k| {
-            if k.len() > 200 {
-                Err(ApiError::bad("Idempotency-Key: at most 200 characters"))
-            } else {
-                Ok(format!("api:{}:{k}", user.id))
-            }
-        })
-        .transpose()?;
     let task = NewTask {
         user_telegram_id: Some(user.telegram_id),
         kind: "process".into(),
@@ -819,21 +838,17 @@ async fn create(
         idem_key,
         ..Default::default()
     };
-    let id = match api.store.enqueue(&task, now).await {
-        Ok(id) => id,
+    let (id, new) = match api.store.enqueue_new(&task, now).await {
+        Ok(x) => x,
         Err(StoreError::QuotaExceeded { .. }) => {
             return Err(ApiError::refusal(&policy::daily_limit(tier)))
         }
         Err(e) => return Err(e.into()),
     };
     if let Some((path, name)) = upload {
-        // A replayed Idempotency-Key finds its task already queued: the second upload is dropped.
-        let t = api
-            .store
-            .get_task(id)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        if t.status == TaskStatus::Created {
+        // Only the request that made the task moves its file: a retry that raced it (same Idempotency-Key) drops its
+        // own upload and answers with the job.
+        if new {
             let data_dir = api.data_dir.clone();
             let moved = tokio::task::spawn_blocking(move || {
                 storage::adopt_input(&data_dir, id, &path, &name)
@@ -867,7 +882,7 @@ async fn create(
         .get_task(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(job_json(api, &t).await)
+    job_json(api, &t).await
 }
 
 async fn show_job(
@@ -877,7 +892,7 @@ async fn show_job(
 ) -> Result<axum::Json<Value>, ApiError> {
     let (_, user) = authorize(&api, &headers).await?;
     let t = own_task(&api, &user, &id).await?;
-    Ok(axum::Json(job_json(&api, &t).await))
+    Ok(axum::Json(job_json(&api, &t).await?))
 }
 
 async fn delete_job(
@@ -896,7 +911,7 @@ async fn delete_job(
             .get_task(t.id)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        return Ok((StatusCode::ACCEPTED, axum::Json(job_json(&api, &t).await)).into_response());
+        return Ok((StatusCode::ACCEPTED, axum::Json(job_json(&api, &t).await?)).into_response());
     }
     // Finished: its files are deleted now instead of 24 h later.
     let dir = storage::task_dir(&api.data_dir, t.id);
@@ -912,7 +927,7 @@ async fn delete_job(
             .map_err(|e| ApiError::internal(format!("task {}: {e}", t.id)))?;
     }
     tracing::info!(task = t.id, "api: job files deleted");
-    Ok((StatusCode::OK, axum::Json(job_json(&api, &t).await)).into_response())
+    Ok((StatusCode::OK, axum::Json(job_json(&api, &t).await?)).into_response())
 }
 
 async fn output(

@@ -135,6 +135,22 @@ pub async fn sweep(
     Ok(Swept { removed })
 }
 
+/// The janitor of a process without workers (`autosub api`, `autosub bot`), whose data dir is its own when task files
+/// travel through the shared store: [`sweep`] every 10 minutes, forever (abort the task to stop it).
+pub async fn janitor_loop(store: Store, data_dir: PathBuf, retention_ms: i64) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match sweep(&store, &data_dir, retention_ms, autosub_store::now_ms()).await {
+            Ok(s) if !s.removed.is_empty() => {
+                tracing::info!(count = s.removed.len(), "removed old task folders")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("storage janitor failed: {e}"),
+        }
+    }
+}
+
 /// The files under `dir`, as paths relative to it (`a/b.srt`), recursively; none when it does not exist.
 fn files_under(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {

@@ -353,6 +353,28 @@ fn run_sleep(
     Ok(serde_json::json!({ "files": { "txt": file } }))
 }
 
+/// `op` until it succeeds, at most 3 times, 1 s then 2 s apart (a shared store's passing hiccup).
+async fn with_retries<T, F, Fut>(mut op: F) -> Result<T, storage::StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, storage::StorageError>>,
+{
+    let mut wait = Duration::from_secs(1);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tries >= 3 => return Err(e),
+            Err(e) => {
+                tracing::warn!("shared store, try {tries}: {e}");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+    }
+}
+
 /// Runs one claimed task to its end on this thread (called on a blocking thread).
 fn execute(c: &Claimed, env: &JobEnv, data_dir: &Path, sink: &Control) -> Ended {
     let dir = storage::task_dir(data_dir, c.id);
@@ -623,30 +645,69 @@ impl Worker {
         let ctl = Arc::new(Control::new());
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_millis(c.timeout_ms.max(1) as u64);
-        if let Some(shared) = &self.opts.shared {
-            if let Err(e) = storage::fetch_inputs(shared, &self.opts.data_dir, id).await {
-                self.stats.busy.fetch_sub(1, Ordering::SeqCst);
-                metrics::gauge!("autosub_workers_busy").decrement(1.0);
-                let failed = Ended::Failed(Failure {
-                    user_message: "the input could not be read from storage; it is tried again"
-                        .into(),
-                    operator_detail: format!("fetching the input from the shared store: {e}"),
-                    retryable: true,
-                });
-                self.finish(&c, &owner, &ctl, failed, t0.elapsed()).await;
-                return;
-            }
-        }
+        // The shared store's transfers (inputs in, outputs out) run inside the supervised job, so that the lease is
+        // renewed, and cancel and timeout are heard, while big files move.
         let mut job = {
             let ctl = ctl.clone();
             let env = self.env.clone();
             let data_dir = self.opts.data_dir.clone();
+            let shared = self.opts.shared.clone();
             let c = c.clone();
             let span = tracing::Span::current();
-            tokio::task::spawn_blocking(move || {
-                let _task = span.enter();
-                execute(&c, &env, &data_dir, &ctl)
-            })
+            let outer = span.clone();
+            tokio::spawn(tracing::Instrument::instrument(
+                async move {
+                    if let Some(s) = &shared {
+                        let fetched =
+                            with_retries(|| storage::fetch_inputs(s, &data_dir, c.id)).await;
+                        if let Err(e) = fetched {
+                            return Ended::Failed(Failure {
+                                user_message:
+                                    "the input could not be read from storage; it is tried again"
+                                        .into(),
+                                operator_detail: format!(
+                                    "fetching the input from the shared store: {e}"
+                                ),
+                                retryable: true,
+                            });
+                        }
+                    }
+                    let ended = {
+                        let (ctl, data_dir, c) = (ctl.clone(), data_dir.clone(), c.clone());
+                        tokio::task::spawn_blocking(move || {
+                            let _task = span.enter();
+                            execute(&c, &env, &data_dir, &ctl)
+                        })
+                        .await
+                        .unwrap_or_else(|e| {
+                            Ended::Failed(Failure {
+                                user_message: "an internal error stopped the processing".into(),
+                                operator_detail: format!("the job's thread failed: {e}"),
+                                retryable: false,
+                            })
+                        })
+                    };
+                    // With a shared store, a result counts once it is there: other machines deliver it.
+                    if let (Ended::Done(_), Some(s)) = (&ended, &shared) {
+                        if !ctl.is_cancelled() {
+                            let put =
+                                with_retries(|| storage::put_outputs(s, &data_dir, c.id)).await;
+                            if let Err(e) = put {
+                                return Ended::Failed(Failure {
+                                    user_message:
+                                        "the result could not be stored; it is tried again".into(),
+                                    operator_detail: format!(
+                                        "putting the outputs into the shared store: {e}"
+                                    ),
+                                    retryable: true,
+                                });
+                            }
+                        }
+                    }
+                    ended
+                },
+                outer,
+            ))
         };
         let mut beat = tokio::time::interval(self.opts.heartbeat);
         beat.tick().await;
@@ -684,23 +745,13 @@ impl Worker {
         self.stats.busy.fetch_sub(1, Ordering::SeqCst);
         metrics::gauge!("autosub_workers_busy").decrement(1.0);
         let elapsed = t0.elapsed();
-        let mut ended = ended.unwrap_or_else(|e| {
+        let ended = ended.unwrap_or_else(|e| {
             Ended::Failed(Failure {
                 user_message: "an internal error stopped the processing".into(),
-                operator_detail: format!("the job's thread failed: {e}"),
+                operator_detail: format!("the job's supervisor failed: {e}"),
                 retryable: false,
             })
         });
-        // With a shared store, a result counts once it is there: other machines deliver it.
-        if let (Ended::Done(_), Some(shared)) = (&ended, &self.opts.shared) {
-            if let Err(e) = storage::put_outputs(shared, &self.opts.data_dir, id).await {
-                ended = Ended::Failed(Failure {
-                    user_message: "the result could not be stored; it is tried again".into(),
-                    operator_detail: format!("putting the outputs into the shared store: {e}"),
-                    retryable: true,
-                });
-            }
-        }
         self.finish(&c, &owner, &ctl, ended, elapsed).await;
     }
 

@@ -310,6 +310,12 @@ impl Store {
     /// `tasks_total`, creating the user if needed. Both happen in one transaction, so the
     /// daily counter never disagrees with the tasks that exist. Returns the task id.
     pub async fn enqueue(&self, task: &NewTask, now: i64) -> Result<i64> {
+        Ok(self.enqueue_new(task, now).await?.0)
+    }
+
+    /// [`Store::enqueue`], also saying whether the task is new (`false`: an earlier task with the same
+    /// [`NewTask::idem_key`] was returned and nothing was written).
+    pub async fn enqueue_new(&self, task: &NewTask, now: i64) -> Result<(i64, bool)> {
         if task.kind.trim().is_empty() {
             return Err(StoreError::InvalidInput("task kind is empty".into()));
         }
@@ -336,7 +342,7 @@ impl Store {
                     .await?;
             if let Some(id) = existing {
                 tx.rollback().await?;
-                return Ok(id);
+                return Ok((id, false));
             }
         }
         let user_id = match task.user_telegram_id {
@@ -402,7 +408,17 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(id)
+        Ok((id, true))
+    }
+
+    /// The task made with idempotency key `key`, if any.
+    pub async fn task_by_idem_key(&self, key: &str) -> Result<Option<TaskRow>> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE idem_key = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(task_from_row).transpose()
     }
 
     /// Queues a task inserted with [`NewTask::hold`], with its final `spec` (which may now name files in the
