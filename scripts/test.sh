@@ -5,9 +5,14 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 scripts/setup.sh
 # The deployment test validates deploy/docker-compose.yml with docker-compose (Debian's package).
-if ! command -v docker-compose >/dev/null; then
+# The operators' page is tested in headless Chromium through chromedriver (Debian's packages).
+NEED=""
+command -v docker-compose >/dev/null || NEED="$NEED docker-compose"
+{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || NEED="$NEED chromium chromium-driver"
+if [ -n "$NEED" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends docker-compose
+  # shellcheck disable=SC2086
+  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $NEED
 fi
 # The S3 storage tests run moto's S3 server (PyPI moto[server]).
 if ! command -v moto_server >/dev/null && ! python3 -c "import moto.server" 2>/dev/null; then

@@ -429,7 +429,8 @@ pub fn serve_cmd(models_dir: &Path) -> Result<u8> {
             None => http::router(store.clone(), Some(w.stats.clone())),
         }
         .merge(pay.clone().router())
-        .merge(api_router(&cfg, store.clone()));
+        .merge(api_router(&cfg, store.clone()))
+        .merge(admin_router(&cfg, store.clone()));
         let listener = tokio::net::TcpListener::bind(cfg.http_addr)
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
@@ -504,7 +505,9 @@ pub fn billing_cmd() -> Result<u8> {
         let pay = billing(&cfg, store.clone())?;
         let stop = watch_signals()?;
         let reconcile = tokio::spawn(pay.clone().run(stop_flag(stop.clone())));
-        let router = http::router(store, None).merge(pay.router());
+        let router = http::router(store.clone(), None)
+            .merge(pay.router())
+            .merge(admin_router(&cfg, store));
         http::serve(cfg.http_addr, router, stopped(stop))
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;
@@ -524,6 +527,11 @@ fn api_router(cfg: &Config, store: Store) -> http::Router {
     })
 }
 
+/// The operators' page `/admin` (docs/ADMIN.md) when `AUTOSUB_ADMIN_TOKEN` is set; an empty router (404) otherwise.
+fn admin_router(cfg: &Config, store: Store) -> http::Router {
+    autosub_service::admin::router_for(cfg, store)
+}
+
 /// `autosub api`: the HTTP API for integrations, with health and metrics. Workers run elsewhere on the same database
 /// and storage.
 pub fn api_cmd() -> Result<u8> {
@@ -537,7 +545,9 @@ pub fn api_cmd() -> Result<u8> {
             cfg.data_dir.clone(),
             RETENTION_MS,
         ));
-        let router = http::router(store.clone(), None).merge(api_router(&cfg, store));
+        let router = http::router(store.clone(), None)
+            .merge(api_router(&cfg, store.clone()))
+            .merge(admin_router(&cfg, store));
         http::serve(cfg.http_addr, router, stopped(stop))
             .await
             .map_err(|e| bad(format!("AUTOSUB_HTTP_ADDR {}: {e}", cfg.http_addr)))?;

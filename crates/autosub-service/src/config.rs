@@ -13,6 +13,7 @@
 //! | `AUTOSUB_BACKUP_KEEP` | 7 (backups kept in `AUTOSUB_BACKUP_DIR`) |
 //! | `AUTOSUB_API_RATE_LIMIT` | 60 (requests per API key and minute, across all processes) |
 //! | `AUTOSUB_STORAGE_URL` | none: task files only in the data dir; `s3://bucket/prefix`: shared through S3 (`AWS_*`) |
+//! | `AUTOSUB_ADMIN_TOKEN` | none: the operators' page `/admin` is off (404); at least 16 characters (docs/ADMIN.md) |
 
 use autosub_store::{mask_url, Store};
 use std::fmt;
@@ -80,6 +81,8 @@ pub struct Config {
     pub api_rate_per_minute: i64,
     /// The shared store of task files (`AUTOSUB_STORAGE_URL=s3://...`); `None`: the data dir alone.
     pub shared: Option<autosub_storage::Storage>,
+    /// The operators' page's login token (`AUTOSUB_ADMIN_TOKEN`); `None`: `/admin` is off.
+    pub admin_token: Option<Secret>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -211,6 +214,19 @@ impl Config {
                 Err(e) => return Err(bad("AUTOSUB_STORAGE_URL", e.to_string())),
             },
         };
+        let admin_token = match var("AUTOSUB_ADMIN_TOKEN") {
+            None => None,
+            Some(t) if t.chars().count() < 16 => {
+                return Err(bad(
+                    "AUTOSUB_ADMIN_TOKEN",
+                    format!(
+                        "is {} characters long; use at least 16 (e.g. `openssl rand -hex 24`)",
+                        t.chars().count()
+                    ),
+                ))
+            }
+            Some(t) => Some(Secret::new(t)),
+        };
         Ok(Config {
             database_url,
             data_dir,
@@ -223,6 +239,7 @@ impl Config {
             backup_keep,
             api_rate_per_minute,
             shared,
+            admin_token,
         })
     }
 
@@ -279,6 +296,13 @@ impl Config {
                     || "(not set: task files in the data dir)".into(),
                     |s| s.describe(),
                 ),
+            ),
+            (
+                "AUTOSUB_ADMIN_TOKEN",
+                match &self.admin_token {
+                    Some(_) => "(set, hidden: /admin is on)".into(),
+                    None => "(not set: /admin is off)".into(),
+                },
             ),
         ]
     }

@@ -6,6 +6,7 @@
 //! Architecture invariant: this crate never talks to Telegram or to a payment provider; the bot and billing crates
 //! write tasks and read their state through the store.
 
+pub mod admin;
 pub mod api;
 pub mod backup;
 pub mod config;

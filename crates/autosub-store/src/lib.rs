@@ -76,6 +76,7 @@
 //! failing with "database is locked". On Postgres claims use `FOR UPDATE SKIP LOCKED`, so
 //! workers never wait on each other's picks.
 
+pub mod admin;
 pub mod apikeys;
 pub mod billing;
 pub mod bot;
