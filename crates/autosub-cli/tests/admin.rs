@@ -216,6 +216,14 @@ impl Browser {
             .to_owned()
     }
 
+    /// The text of the element `css` names, if it is on the page now.
+    fn try_text(&self, css: &str) -> Option<String> {
+        let e = self.try_find(css)?;
+        self.call("GET", &format!("/element/{e}/text"), None)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+    }
+
     fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
         self.cmd("POST", &format!("/element/{e}/clear"), None);
@@ -402,7 +410,8 @@ fn the_admin_page_in_a_real_browser() {
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     let artifact = Path::new(env!("CARGO_TARGET_TMPDIR")).join("admin-dashboard.png");
     std::fs::write(&artifact, &png).unwrap();
-    std::fs::write("/tmp/admin-dashboard.png", &png).unwrap();
+    // A copy to look at by hand; best effort (the artifact above is the one kept).
+    let _ = std::fs::write("/tmp/admin-dashboard.png", &png);
     eprintln!(
         "dashboard screenshot: {} (copy: /tmp/admin-dashboard.png), {} bytes",
         artifact.display(),
@@ -429,7 +438,10 @@ fn the_admin_page_in_a_real_browser() {
     browser.goto(&format!("{base}/admin/users"));
     browser.type_into("#q", "4242");
     browser.click("#search");
-    browser.wait_for("user 4242", |b| b.has("#user-4242"));
+    // The unfiltered page lists both users: wait for the search's own page.
+    browser.wait_for("the search for 4242", |b| {
+        b.at("/admin/users?q=4242") && b.has("#user-4242") && !b.has("#user-777")
+    });
     assert_eq!(browser.text("#user-4242 td:nth-child(1)"), "4242");
     assert!(browser
         .text("#user-4242 td:nth-child(3)")
@@ -438,7 +450,9 @@ fn the_admin_page_in_a_real_browser() {
     // By name; the markup in it is text.
     browser.type_into("#q", "mallory");
     browser.click("#search");
-    browser.wait_for("user 777", |b| b.has("#user-777"));
+    browser.wait_for("the search for mallory", |b| {
+        b.at("/admin/users?q=mallory") && b.has("#user-777")
+    });
     assert_eq!(browser.text("#user-777 td:nth-child(2)"), "<b>mallory</b>");
     assert!(
         browser.try_find("#user-777 b").is_none(),
@@ -461,8 +475,12 @@ fn the_admin_page_in_a_real_browser() {
     let u = user("granted PRO", &|u| u.tier == Tier::Pro);
     assert!(u.tier_expires_at.unwrap() > now_ms() + 29 * 86_400_000);
     // Back on the search's page: Ban.
-    browser.wait_for("the users page again", |b| {
-        b.at("/admin/users?q=mallory") && b.has("#ban-777")
+    // The page after the Grant has the same address as before it: wait for the new tier on it.
+    browser.wait_for("the users page after the grant", |b| {
+        b.at("/admin/users?q=mallory")
+            && b.try_text("#user-777 td:nth-child(3)")
+                .is_some_and(|t| t.starts_with("pro"))
+            && b.has("#ban-777")
     });
     browser.click("#ban-777");
     user("banned", &|u| u.banned);
@@ -620,6 +638,27 @@ fn the_admin_page_refuses_what_it_must_over_http() {
     assert_eq!(r.status().as_u16(), 403);
     assert!(!s.task(&store, id).cancel_requested);
     assert_ne!(s.task(&store, id).status, TaskStatus::Cancelled);
+    // Running, with its progress on the dashboard once its worker has reported some.
+    s.wait_task(&store, id, Duration::from_secs(30), |t| {
+        t.status == TaskStatus::Processing && t.progress_percent.is_some()
+    });
+    let dash = c
+        .get(format!("{base}/admin"))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let running = dash
+        .split("<h2>Running (")
+        .nth(1)
+        .and_then(|r| r.split("<h2>").next())
+        .unwrap_or_default();
+    assert!(
+        running.starts_with("1)") && running.contains(&format!("id=\"task-{id}\"")),
+        "{running}"
+    );
+    assert!(running.contains("<progress max=\"100\""), "{running}");
     // Without a session cookie: to the login page.
     let r = c
         .post(format!("{base}/admin/jobs/{id}/cancel"))
@@ -716,12 +755,24 @@ fn the_admin_page_is_off_without_a_token_and_its_cookie_secure_over_https() {
     assert!(s.log("off").contains("AUTOSUB_ADMIN_TOKEN is not set"));
 
     // A token too short: refused at start, named, not printed.
-    let r = s
+    // Spawned with a deadline: if the check ever broke, serve would run instead of exiting.
+    let mut child = s
         .cmd(&["serve"])
         .env("AUTOSUB_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
         .env("AUTOSUB_ADMIN_TOKEN", "Sh0rtT0ken")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("serve with a short AUTOSUB_ADMIN_TOKEN did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = child.wait_with_output().unwrap();
     assert!(!r.status.success());
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("AUTOSUB_ADMIN_TOKEN"), "{err}");
