@@ -17,6 +17,7 @@
 //! ([`esc`]); answers carry a CSP without scripts, `X-Frame-Options: DENY` and `Cache-Control: no-store`.
 
 use crate::config::{Config, Secret};
+use crate::links::{hex, hmac};
 use autosub_store::{
     iso_utc, now_ms, CancelOutcome, Level, Metrics, Store, StoreError, TaskRow, TaskStatus, Tier,
 };
@@ -124,33 +125,6 @@ fn session_key(token: &str) -> [u8; 32] {
         .chain_update(token.as_bytes())
         .finalize()
         .into()
-}
-
-/// HMAC-SHA256 (RFC 2104) with a 32-byte key.
-fn hmac(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
-    let mut ipad = [0x36u8; 64];
-    let mut opad = [0x5cu8; 64];
-    for (i, k) in key.iter().enumerate() {
-        ipad[i] ^= k;
-        opad[i] ^= k;
-    }
-    let inner = Sha256::new()
-        .chain_update(ipad)
-        .chain_update(msg)
-        .finalize();
-    Sha256::new()
-        .chain_update(opad)
-        .chain_update(inner)
-        .finalize()
-        .into()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter()
-        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
-            let _ = write!(s, "{x:02x}");
-            s
-        })
 }
 
 /// A session value valid until `expires_ms`: `EXPIRY.HEX(HMAC(key, "session\0" EXPIRY))`.

@@ -59,10 +59,7 @@ pub fn new_key() -> String {
 
 /// What the database keeps of a key: its SHA-256, hex.
 pub fn hash_key(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::links::hex(&Sha256::digest(key.as_bytes()))
 }
 
 /// The first characters of a key, which name it in lists (`ask_` and 8 hex digits).

@@ -21,8 +21,8 @@ fn key(secret: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// HMAC-SHA256 (RFC 2104).
-fn hmac(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
+/// HMAC-SHA256 (RFC 2104) with a 32-byte key; also the admin page's sessions and CSRF tokens.
+pub(crate) fn hmac(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
     let mut ipad = [0x36u8; 64];
     let mut opad = [0x5cu8; 64];
     for (i, k) in key.iter().enumerate() {
@@ -40,7 +40,8 @@ fn hmac(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
         .into()
 }
 
-fn hex(b: &[u8]) -> String {
+/// Lower-case hex of `b`.
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
