@@ -513,6 +513,17 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
     let settings: Options = serde_json::from_str(&chat_state.settings).unwrap_or_default();
     let submitted = parsed.options.is_some();
     let opts = parsed.options.unwrap_or(settings);
+    if let Some(group) = m.media_group_id() {
+        let file = AlbumFile {
+            update_id,
+            chat,
+            group: &group.0,
+            source: &source,
+            opts: &opts,
+            submitted,
+        };
+        return album_file(ctx, &user, lang, &file, now).await;
+    }
     if submitted {
         if let Err(r) = check(&user, &opts, &source, now) {
             return say(ctx, chat, &refusal_text(lang, &r)).await;
@@ -534,6 +545,7 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
                 options: serde_json::to_string(&opts).unwrap_or_default(),
                 // Submitted only once its message is known: the intake turns that message into the status message.
                 submitted: false,
+                media_group: None,
             },
             now,
         )
@@ -561,6 +573,184 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
         ctx.intake_wake.notify_one();
     }
     Ok(())
+}
+
+/// A file that came in an album (a Telegram media group).
+struct AlbumFile<'a> {
+    update_id: i64,
+    chat: i64,
+    group: &'a str,
+    source: &'a Source,
+    /// The caption's options, else the user's defaults.
+    opts: &'a Options,
+    /// The caption gave options: the album starts at once.
+    submitted: bool,
+}
+
+/// Albums: the first file of a user's media group leads it. It gets the options keyboard (or its caption's options
+/// start the album at once); the files after it show no keyboard of their own: they start with the leader, taking
+/// its options, or at once when the album has started already (Telegram delivers an album as separate messages, and
+/// the caption comes with the first). One task each; `notify` reports the album in one message.
+async fn album_file(
+    ctx: &Ctx,
+    user: &User,
+    lang: Lang,
+    f: &AlbumFile<'_>,
+    now: i64,
+) -> Result<(), BotError> {
+    let uid = user.telegram_id;
+    let members = ctx.store.bot_group(uid, f.group).await?;
+    let leads = members
+        .first()
+        .is_none_or(|first| first.update_id == Some(f.update_id));
+    let new_request = |submitted: bool| NewRequest {
+        telegram_id: uid,
+        chat_id: f.chat,
+        update_id: Some(f.update_id),
+        source: f.source.to_json(),
+        options: serde_json::to_string(f.opts).unwrap_or_default(),
+        submitted,
+        media_group: Some(f.group.to_owned()),
+    };
+    if !leads {
+        let leader = &members[0];
+        let (req, _) = ctx
+            .store
+            .bot_request_insert(&new_request(false), now)
+            .await?;
+        if req.status != RequestStatus::Draft {
+            return Ok(());
+        }
+        return match leader.status {
+            // Not started yet: it starts with the leader. The leader's message counts the files.
+            RequestStatus::Draft => {
+                let Some(kb_mid) = leader.keyboard_message_id else {
+                    return Ok(());
+                };
+                let n = ctx.store.bot_group(uid, f.group).await?.len();
+                let opts: Options = serde_json::from_str(&leader.options).unwrap_or_default();
+                let kb = options::keyboard(
+                    lang,
+                    Some(leader.id),
+                    &opts,
+                    false,
+                    user.effective_tier(now),
+                );
+                let text = t(lang, "album_choose", &[("n", &n.to_string())]);
+                soft(ctx.tg.edit(f.chat, kb_mid, &text, Some(kb)).await)
+            }
+            RequestStatus::Dropped => {
+                ctx.store
+                    .bot_request_advance_with(req.id, RequestStatus::Dropped, &leader.options, now)
+                    .await?;
+                Ok(())
+            }
+            // Started already (or refused, which the intake tells once for the album): this file follows at once.
+            RequestStatus::Submitted | RequestStatus::Queued | RequestStatus::Refused => {
+                let album = ctx
+                    .store
+                    .bot_album_upsert(uid, f.chat, f.group, lang.code(), now)
+                    .await?;
+                ctx.store
+                    .bot_album_status(album.id, None, None, false)
+                    .await?;
+                if ctx
+                    .store
+                    .bot_request_advance_with(
+                        req.id,
+                        RequestStatus::Submitted,
+                        &leader.options,
+                        now,
+                    )
+                    .await?
+                {
+                    ctx.intake_wake.notify_one();
+                }
+                Ok(())
+            }
+        };
+    }
+    // The leader: checked as a single file is.
+    let refusal = if f.submitted {
+        check(user, f.opts, f.source, now).err()
+    } else {
+        match check(user, &Options::default(), f.source, now) {
+            Err(r @ (policy::Refusal::Banned | policy::Refusal::DailyLimit { .. })) => Some(r),
+            _ => None,
+        }
+    };
+    if let Some(r) = refusal {
+        // Recorded as refused, so that the album's other files are told nothing more.
+        let text = refusal_text(lang, &r);
+        let (req, inserted) = ctx
+            .store
+            .bot_request_insert(&new_request(true), now)
+            .await?;
+        if inserted || req.status == RequestStatus::Submitted {
+            ctx.store
+                .bot_request_finish(req.id, RequestStatus::Refused, None, Some(&text), now)
+                .await?;
+        }
+        return say(ctx, f.chat, &text).await;
+    }
+    let (req, _) = ctx
+        .store
+        .bot_request_insert(&new_request(false), now)
+        .await?;
+    let mut message = req.keyboard_message_id;
+    if message.is_none() {
+        let tier = user.effective_tier(now);
+        let sent = if f.submitted {
+            ctx.tg
+                .send(f.chat, &t(lang, "album_received", &[]), None)
+                .await
+        } else {
+            let kb = options::keyboard(lang, Some(req.id), f.opts, false, tier);
+            let text = t(lang, "album_choose", &[("n", "1")]);
+            ctx.tg.send(f.chat, &text, Some(kb)).await
+        };
+        match sent {
+            Ok(mid) => {
+                ctx.store.bot_request_set_keyboard(req.id, mid).await?;
+                message = Some(mid);
+            }
+            Err(e) => soft(Err(e))?,
+        }
+    }
+    if f.submitted && req.status == RequestStatus::Draft {
+        start_album(ctx, uid, f.chat, lang, f.group, &req.options, message, now).await?;
+    }
+    Ok(())
+}
+
+/// Starts an album: its drafts are submitted with the leader's options, and `message` becomes its status message.
+/// False when nothing was left to start (started or dropped already).
+#[allow(clippy::too_many_arguments)]
+async fn start_album(
+    ctx: &Ctx,
+    uid: i64,
+    chat: i64,
+    lang: Lang,
+    group: &str,
+    options: &str,
+    message: Option<i64>,
+    now: i64,
+) -> Result<bool, BotError> {
+    let album = ctx
+        .store
+        .bot_album_upsert(uid, chat, group, lang.code(), now)
+        .await?;
+    ctx.store
+        .bot_album_status(album.id, message, None, false)
+        .await?;
+    let moved = ctx
+        .store
+        .bot_group_advance(uid, group, RequestStatus::Submitted, options, now)
+        .await?;
+    if moved > 0 {
+        ctx.intake_wake.notify_one();
+    }
+    Ok(moved > 0)
 }
 
 async fn command(
@@ -730,12 +920,22 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             crate::pay::buy(ctx, lang, uid, chat, update_id, tier, period).await
         }
         Press::Edit { draft, edit } => {
+            let mut album_size = None;
             let (mut opts, source) = match draft {
                 Some(d) => match ctx.store.bot_request(d).await? {
-                    Some(r) if r.telegram_id == uid && r.status == RequestStatus::Draft => (
-                        serde_json::from_str::<Options>(&r.options).unwrap_or_default(),
-                        Source::from_json(&r.source),
-                    ),
+                    Some(r)
+                        if r.telegram_id == uid
+                            && r.status == RequestStatus::Draft
+                            && album_leader(ctx, &r).await? =>
+                    {
+                        if let Some(g) = &r.media_group {
+                            album_size = Some(ctx.store.bot_group(uid, g).await?.len());
+                        }
+                        (
+                            serde_json::from_str::<Options>(&r.options).unwrap_or_default(),
+                            Source::from_json(&r.source),
+                        )
+                    }
                     _ => return stale().await,
                 },
                 None => (
@@ -782,7 +982,10 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             let kb = options::keyboard(lang, draft, &opts, picker, tier);
             let text = match (draft, picker) {
                 (_, true) => t(lang, "pick_language", &[]),
-                (Some(_), false) => t(lang, "choose", &[]),
+                (Some(_), false) => match album_size {
+                    Some(n) => t(lang, "album_choose", &[("n", &n.to_string())]),
+                    None => t(lang, "choose", &[]),
+                },
                 (None, false) => t(lang, "settings", &[]),
             };
             soft(ctx.tg.edit(chat, message_id, &text, Some(kb)).await)?;
@@ -792,7 +995,10 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             let Some(r) = ctx.store.bot_request(d).await? else {
                 return stale().await;
             };
-            if r.telegram_id != uid || r.status != RequestStatus::Draft {
+            if r.telegram_id != uid
+                || r.status != RequestStatus::Draft
+                || !album_leader(ctx, &r).await?
+            {
                 return stale().await;
             }
             let opts: Options = serde_json::from_str(&r.options).unwrap_or_default();
@@ -801,6 +1007,12 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             };
             if let Err(refusal) = check(&user, &opts, &source, now) {
                 return answer(Some(refusal_text(lang, &refusal)), true).await;
+            }
+            if let Some(g) = &r.media_group {
+                let text = t(lang, "album_received", &[]);
+                soft(ctx.tg.edit(chat, message_id, &text, None).await)?;
+                start_album(ctx, uid, chat, lang, g, &r.options, Some(message_id), now).await?;
+                return answer(None, false).await;
             }
             if ctx
                 .store
@@ -818,11 +1030,25 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             answer(None, false).await
         }
         Press::Drop(d) => {
-            if ctx
-                .store
-                .bot_request_advance(d, uid, RequestStatus::Dropped, now)
-                .await?
-            {
+            let (group, status) = match ctx.store.bot_request(d).await? {
+                Some(r) if r.telegram_id == uid && album_leader(ctx, &r).await? => {
+                    (r.media_group, r.status)
+                }
+                _ => return stale().await,
+            };
+            let dropped = match &group {
+                // The leader is still a draft: so is the whole album.
+                Some(g) if status == RequestStatus::Draft => {
+                    ctx.store.bot_group_drop(uid, g, now).await? > 0
+                }
+                Some(_) => false,
+                None => {
+                    ctx.store
+                        .bot_request_advance(d, uid, RequestStatus::Dropped, now)
+                        .await?
+                }
+            };
+            if dropped {
                 soft(
                     ctx.tg
                         .edit(chat, message_id, &t(lang, "draft_dropped", &[]), None)
@@ -832,6 +1058,24 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             } else {
                 stale().await
             }
+        }
+        Press::CancelAlbum(a) => {
+            let Some(album) = ctx.store.bot_album(a).await? else {
+                return stale().await;
+            };
+            if album.telegram_id != uid {
+                return answer(Some(t(lang, "not_yours", &[])), true).await;
+            }
+            // Files still being checked are not queued any more (the intake cancels a task it made meanwhile).
+            ctx.store
+                .bot_group_drop(uid, &album.media_group, now)
+                .await?;
+            for item in ctx.store.bot_album_items(&album).await? {
+                if let Some(task) = item.task.filter(|t| !t.status.is_finished()) {
+                    ctx.store.cancel(task.id, now).await?;
+                }
+            }
+            answer(None, false).await
         }
         Press::Cancel(task) | Press::Retry(task) | Press::Rerun(task) => {
             let Some(bt) = ctx.store.bot_task(task).await? else {
@@ -866,6 +1110,7 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
                                 source: r.source.clone(),
                                 options: r.options.clone(),
                                 submitted: false,
+                                media_group: None,
                             },
                             now,
                         )
@@ -883,6 +1128,16 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             }
         }
     }
+}
+
+/// Whether request `r` may show and use a keyboard: a single file, or the first file of its album (the others have
+/// none; a forged press naming one of them is stale).
+async fn album_leader(ctx: &Ctx, r: &autosub_store::BotRequest) -> Result<bool, BotError> {
+    let Some(g) = &r.media_group else {
+        return Ok(true);
+    };
+    let members = ctx.store.bot_group(r.telegram_id, g).await?;
+    Ok(members.first().is_some_and(|first| first.id == r.id))
 }
 
 #[cfg(test)]

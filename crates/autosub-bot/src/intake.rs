@@ -62,13 +62,26 @@ pub async fn intake_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             let finished = match result {
                 Ok(Outcome::Queued(id)) => {
                     tries.remove(&r.id);
-                    ctx.store
+                    let finished = ctx
+                        .store
                         .bot_request_finish(r.id, RequestStatus::Queued, Some(id), None, now)
-                        .await
+                        .await;
+                    if let Ok(false) = finished {
+                        // Dropped while it was being checked (its album was cancelled): so is its task.
+                        tracing::info!(
+                            request = r.id,
+                            task = id,
+                            "intake: request dropped meanwhile"
+                        );
+                        if let Err(e) = ctx.store.cancel(id, now).await {
+                            tracing::warn!(request = r.id, "intake: {e}");
+                        }
+                    }
+                    finished.map(|_| true)
                 }
                 Ok(Outcome::Refused(text)) => {
                     tries.remove(&r.id);
-                    refuse(&ctx, &r, &text).await;
+                    refuse(&ctx, &r, &text, lang).await;
                     ctx.store
                         .bot_request_finish(r.id, RequestStatus::Refused, None, Some(&text), now)
                         .await
@@ -96,7 +109,7 @@ pub async fn intake_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                             now,
                         )
                         .await;
-                    refuse(&ctx, &r, &text).await;
+                    refuse(&ctx, &r, &text, lang).await;
                     ctx.store
                         .bot_request_finish(r.id, RequestStatus::Refused, None, Some(&text), now)
                         .await
@@ -121,8 +134,56 @@ async fn lang_for(ctx: &Ctx, telegram_id: i64) -> Lang {
     ctx.lang_of(telegram_id, code.as_deref()).await
 }
 
-/// Tells the user why: the request's message (the "checking" one) is edited, or a new one is sent.
-async fn refuse(ctx: &Ctx, r: &BotRequest, text: &str) {
+/// Where request `r` is in its album (1-based, dropped files left out), for a file sent in one.
+async fn album_place(
+    ctx: &Ctx,
+    r: &BotRequest,
+) -> Result<Option<(Vec<BotRequest>, i64)>, StoreError> {
+    let Some(g) = &r.media_group else {
+        return Ok(None);
+    };
+    let group: Vec<BotRequest> = ctx
+        .store
+        .bot_group(r.telegram_id, g)
+        .await?
+        .into_iter()
+        .filter(|o| o.status != RequestStatus::Dropped)
+        .collect();
+    let item = group.iter().position(|o| o.id == r.id).unwrap_or(0) as i64 + 1;
+    Ok(Some((group, item)))
+}
+
+/// Tells the user why: the request's message (the "checking" one) is edited, or a new one is sent. A file of an
+/// album is named by its place in a new message (the album's message reports the album), and a reason already told
+/// for another file of the album is not told again.
+async fn refuse(ctx: &Ctx, r: &BotRequest, text: &str, lang: Lang) {
+    match album_place(ctx, r).await {
+        Ok(Some((group, item))) => {
+            let told = group.iter().any(|o| {
+                o.id != r.id
+                    && o.status == RequestStatus::Refused
+                    && o.note.as_deref() == Some(text)
+            });
+            if !told {
+                let text = t(
+                    lang,
+                    "album_item",
+                    &[("item", &item.to_string()), ("text", text)],
+                );
+                if let Err(e) = ctx.tg.send(r.chat_id, &text, None).await {
+                    tracing::info!(request = r.id, "intake: could not tell the refusal: {e}");
+                }
+            }
+            return;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(request = r.id, "intake: could not tell the refusal: {e}");
+            if r.media_group.is_some() {
+                return;
+            }
+        }
+    }
     let res = match r.keyboard_message_id {
         Some(mid) => ctx.tg.edit(r.chat_id, mid, text, None).await,
         None => ctx.tg.send(r.chat_id, text, None).await.map(|_| ()),
@@ -343,10 +404,20 @@ async fn take(ctx: &Ctx, r: &BotRequest, lang: Lang) -> Result<Outcome, Transien
             .queue_created(id, &job.to_json(), now_ms())
             .await?;
     }
+    let album = match (&r.media_group, album_place(ctx, r).await?) {
+        (Some(g), Some((_, item))) => {
+            let a = ctx
+                .store
+                .bot_album_upsert(r.telegram_id, r.chat_id, g, lang.code(), now)
+                .await?;
+            Some((a.id, item))
+        }
+        _ => None,
+    };
     ctx.store
-        .bot_task_insert(id, r.id, r.telegram_id, r.chat_id, lang.code(), now)
+        .bot_task_insert(id, r, lang.code(), album, now)
         .await?;
-    if let Some(mid) = r.keyboard_message_id {
+    if let (Some(mid), None) = (r.keyboard_message_id, album) {
         // The "checking" message becomes the task's status message.
         ctx.store.bot_task_status(id, 0, mid, "", now).await?;
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autosub_store::{now_ms, BotTask, TaskRow, TaskStatus};
+use autosub_store::{now_ms, AlbumItem, BotAlbum, BotTask, RequestStatus, TaskRow, TaskStatus};
 use teloxide_core::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use tokio::sync::watch;
 
@@ -77,6 +77,9 @@ pub async fn notify_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                     }
                 }
             }
+        }
+        if !*stop.borrow() && !ctx.tg.paused() {
+            albums_pass(&ctx, &mut failures).await;
         }
         if !*stop.borrow() {
             if let Err(e) = crate::pay::deliver_notices(&ctx, &mut notices_unrecorded).await {
@@ -172,6 +175,9 @@ fn may_edit(ctx: &Ctx, chat: i64) -> bool {
 
 async fn step(ctx: &Ctx, bt: &BotTask, task: &TaskRow) -> StepResult {
     let lang = Lang::from_code(Some(&bt.lang));
+    if let Some((album, item)) = bt.album {
+        return album_task_step(ctx, bt, task, lang, album, item).await;
+    }
     match task.status {
         TaskStatus::Created => Ok(()),
         TaskStatus::Queued | TaskStatus::Processing => {
@@ -224,7 +230,7 @@ async fn step(ctx: &Ctx, bt: &BotTask, task: &TaskRow) -> StepResult {
             }
             Ok(())
         }
-        TaskStatus::Completed => deliver(ctx, bt, task, lang).await,
+        TaskStatus::Completed => deliver(ctx, bt, task, lang, None).await,
         TaskStatus::Failed => {
             let reason = task.error.clone().unwrap_or_else(|| "—".into());
             let text = t(
@@ -308,14 +314,28 @@ fn caption(lang: Lang, task: &TaskRow, outputs: &serde_json::Value) -> String {
     )
 }
 
-async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepResult {
+/// Sends a task's results. `label` ("2/3") for a file of an album: its results carry it, and the album's message
+/// (not the task's) says it is done.
+async fn deliver(
+    ctx: &Ctx,
+    bt: &BotTask,
+    task: &TaskRow,
+    lang: Lang,
+    label: Option<&str>,
+) -> StepResult {
     let outputs: serde_json::Value = task
         .outputs
         .as_deref()
         .and_then(|o| serde_json::from_str(o).ok())
         .unwrap_or_default();
     let id = task.id.to_string();
-    final_status(ctx, bt, &t(lang, "done", &[("id", &id)]), None).await?;
+    if label.is_none() {
+        final_status(ctx, bt, &t(lang, "done", &[("id", &id)]), None).await?;
+    }
+    let cap = match label {
+        Some(l) => format!("{l} · {}", caption(lang, task, &outputs)),
+        None => caption(lang, task, &outputs),
+    };
     let sent = |item: &str| bt.sent.iter().any(|s| s == item);
     let record = |item: &'static str| async move {
         ctx.store
@@ -355,12 +375,7 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
                 .await?
                 .unwrap_or(path);
             ctx.tg
-                .send_video(
-                    bt.chat_id,
-                    &path,
-                    &caption(lang, task, &outputs),
-                    buttons.clone(),
-                )
+                .send_video(bt.chat_id, &path, &cap, buttons.clone())
                 .await
                 .map_err(at("video"))?;
         } else {
@@ -368,7 +383,7 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
                 .await?
                 .unwrap_or(path);
             ctx.tg
-                .send_document(bt.chat_id, &path, Some(&caption(lang, task, &outputs)))
+                .send_document(bt.chat_id, &path, Some(&cap))
                 .await
                 .map_err(at("video"))?;
         }
@@ -383,7 +398,7 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
     )
     .await?
     {
-        send_file(ctx, bt, &p, "srt").await?;
+        send_file(ctx, bt, &p, "srt", label).await?;
     }
     if let Some(list) = outputs["translations"].as_array() {
         for tr in list {
@@ -397,7 +412,7 @@ async fn deliver(ctx: &Ctx, bt: &BotTask, task: &TaskRow, lang: Lang) -> StepRes
             )
             .await?
             {
-                send_file(ctx, bt, &p, &item).await?;
+                send_file(ctx, bt, &p, &item, label).await?;
             }
         }
     }
@@ -467,9 +482,15 @@ async fn here(
         })
 }
 
-async fn send_file(ctx: &Ctx, bt: &BotTask, path: &Path, item: &str) -> StepResult {
+async fn send_file(
+    ctx: &Ctx,
+    bt: &BotTask,
+    path: &Path,
+    item: &str,
+    label: Option<&str>,
+) -> StepResult {
     ctx.tg
-        .send_document(bt.chat_id, path, None)
+        .send_document(bt.chat_id, path, label)
         .await
         .map_err(at(item))?;
     ctx.store
@@ -491,4 +512,380 @@ fn link_for(ctx: &Ctx, task: i64, path: &Path) -> Option<String> {
         now_ms() + 24 * 3_600_000,
     );
     Some(format!("{}/d/{token}", base.trim_end_matches('/')))
+}
+
+// ------------------------------------------------------------------------------------------------------------- albums
+
+/// A task that is one file of an album: no status message of its own (the album's tells how it goes); its results
+/// are sent as it finishes, labelled with its place ("2/3"); a failure is said in a message of its own, with a retry.
+async fn album_task_step(
+    ctx: &Ctx,
+    bt: &BotTask,
+    task: &TaskRow,
+    lang: Lang,
+    album: i64,
+    item: i64,
+) -> StepResult {
+    match task.status {
+        TaskStatus::Created | TaskStatus::Queued | TaskStatus::Processing => Ok(()),
+        TaskStatus::Completed => {
+            let size = album_size(ctx, album).await.map_err(at("video"))?;
+            let label = format!("{item}/{}", size.max(item));
+            deliver(ctx, bt, task, lang, Some(&label)).await
+        }
+        TaskStatus::Failed => {
+            let reason = task.error.clone().unwrap_or_else(|| "—".into());
+            let failed = t(
+                lang,
+                "failed",
+                &[("id", &task.id.to_string()), ("reason", &reason)],
+            );
+            let text = t(
+                lang,
+                "album_item",
+                &[("item", &item.to_string()), ("text", &failed)],
+            );
+            final_status(ctx, bt, &text, Some(result_buttons(lang, task.id, true))).await?;
+            ctx.store
+                .bot_task_finish(task.id, bt.round)
+                .await
+                .map_err(at("finish"))
+        }
+        // The album's message counts it.
+        TaskStatus::Cancelled => ctx
+            .store
+            .bot_task_finish(task.id, bt.round)
+            .await
+            .map_err(at("finish")),
+    }
+}
+
+/// How many files album `id` has (dropped ones left out).
+async fn album_size(ctx: &Ctx, id: i64) -> Result<i64, autosub_store::StoreError> {
+    let Some(album) = ctx.store.bot_album(id).await? else {
+        return Ok(0);
+    };
+    Ok(ctx
+        .store
+        .bot_group(album.telegram_id, &album.media_group)
+        .await?
+        .iter()
+        .filter(|r| r.status != RequestStatus::Dropped)
+        .count() as i64)
+}
+
+/// One pass over the albums with news: each album's message is brought up to date.
+async fn albums_pass(ctx: &Ctx, failures: &mut HashMap<(i64, String), u32>) {
+    let albums = match ctx.store.bot_albums_open(200).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!("notify: albums: {e}");
+            return;
+        }
+    };
+    for album in albums {
+        if ctx.tg.paused() {
+            return;
+        }
+        // Keyed apart from tasks' items (task ids are positive).
+        let key = (-album.id, "album".to_owned());
+        match album_step(ctx, &album).await {
+            Ok(()) => {
+                failures.remove(&key);
+            }
+            Err(Step::Telegram(TgError::RetryAfter(_))) => return,
+            Err(Step::Telegram(TgError::Blocked)) => {
+                let _ = ctx.store.bot_album_status(album.id, None, None, true).await;
+            }
+            Err(e) => {
+                let n = failures.entry(key.clone()).or_default();
+                *n += 1;
+                tracing::warn!(album = album.id, "notify: album message, attempt {n}: {e}");
+                if *n >= MAX_SEND_FAILURES {
+                    failures.remove(&key);
+                    let msg = format!("album {}: could not tell the user: {e}", album.id);
+                    let _ = ctx
+                        .store
+                        .log(autosub_store::Level::Error, "bot", None, &msg, now_ms())
+                        .await;
+                    let _ = ctx.store.bot_album_status(album.id, None, None, true).await;
+                }
+            }
+        }
+    }
+}
+
+fn cancel_album_button(lang: Lang, album: i64) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback(
+        t(lang, "btn_cancel_album", &[]),
+        Press::CancelAlbum(album).data(),
+    )]])
+}
+
+/// What an album's message says.
+#[derive(Debug, PartialEq)]
+struct AlbumReport {
+    text: String,
+    /// Files still being checked, waiting or running (the message offers to cancel them).
+    open: bool,
+    /// Nothing more to tell: every file ended and every result was sent.
+    told: bool,
+}
+
+/// The album's message from its files: how many are done, running (with the first running file's stage and
+/// percent), waiting, failed, not started and cancelled.
+fn album_report(lang: Lang, items: &[AlbumItem]) -> AlbumReport {
+    let (mut done, mut running, mut waiting, mut failed, mut refused, mut cancelled) =
+        (0, 0, 0, 0, 0, 0);
+    let mut progress = None;
+    let mut open = false;
+    let mut sent_all = true;
+    for (i, it) in items.iter().enumerate() {
+        match (it.request.status, &it.task) {
+            (RequestStatus::Draft | RequestStatus::Submitted, _) => {
+                waiting += 1;
+                open = true;
+            }
+            (RequestStatus::Refused, _) => refused += 1,
+            (RequestStatus::Queued, Some(task)) => {
+                match task.status {
+                    TaskStatus::Completed => done += 1,
+                    TaskStatus::Failed => failed += 1,
+                    TaskStatus::Cancelled => cancelled += 1,
+                    TaskStatus::Created | TaskStatus::Queued => waiting += 1,
+                    TaskStatus::Processing => {
+                        running += 1;
+                        if progress.is_none() {
+                            progress = task.progress_stage.as_deref().map(|stage| {
+                                let item = (i + 1).to_string();
+                                let stage = stage_text(lang, stage);
+                                match task.progress_percent {
+                                    Some(p) => t(
+                                        lang,
+                                        "album_progress",
+                                        &[
+                                            ("item", &item),
+                                            ("stage", &stage),
+                                            (
+                                                "percent",
+                                                &format!("{}", p.clamp(0.0, 100.0).floor() as u32),
+                                            ),
+                                        ],
+                                    ),
+                                    None => t(
+                                        lang,
+                                        "album_progress_nopercent",
+                                        &[("item", &item), ("stage", &stage)],
+                                    ),
+                                }
+                            });
+                        }
+                    }
+                }
+                open |= !task.status.is_finished();
+            }
+            // Queued, but the task is gone (deleted by an operator), or dropped: nothing to count.
+            (RequestStatus::Queued, None) | (RequestStatus::Dropped, _) => {}
+        }
+        if it.followed.as_ref().is_some_and(|f| !f.finished) {
+            sent_all = false;
+        }
+    }
+    let told = !open && sent_all;
+    let mut lines = vec![t(lang, "album_title", &[("n", &items.len().to_string())])];
+    for (key, n) in [
+        ("album_done", done),
+        ("album_running", running),
+        ("album_waiting", waiting),
+        ("album_failed", failed),
+        ("album_refused", refused),
+        ("album_cancelled", cancelled),
+    ] {
+        if n > 0 {
+            let mut line = t(lang, key, &[("n", &n.to_string())]);
+            if key == "album_running" {
+                if let Some(p) = &progress {
+                    line = format!("{line} ({p})");
+                }
+            }
+            lines.push(line);
+        }
+    }
+    if told {
+        lines.push(t(lang, "album_finished", &[]));
+    }
+    AlbumReport {
+        text: lines.join("\n"),
+        open,
+        told,
+    }
+}
+
+/// Brings one album's message up to date (sent when it has none, else edited; progress edits rate-limited per chat
+/// as a task's are), and closes the album once everything is told.
+async fn album_step(ctx: &Ctx, album: &BotAlbum) -> Result<(), Step> {
+    let items = ctx.store.bot_album_items(album).await?;
+    if items.is_empty() {
+        return Ok(());
+    }
+    let lang = Lang::from_code(Some(&album.lang));
+    let report = album_report(lang, &items);
+    if album.status_message_id.is_none() && !report.open && items.iter().all(|i| i.task.is_none()) {
+        // No file became a task: the refusals were told; an album message would only repeat them.
+        ctx.store
+            .bot_album_status(album.id, None, None, true)
+            .await?;
+        return Ok(());
+    }
+    if album.status_text.as_deref() == Some(report.text.as_str()) {
+        if report.told {
+            ctx.store
+                .bot_album_status(album.id, None, None, true)
+                .await?;
+        }
+        return Ok(());
+    }
+    let markup = report.open.then(|| cancel_album_button(lang, album.id));
+    let first = album.status_text.is_none();
+    let mid = match album.status_message_id {
+        None => ctx.tg.send(album.chat_id, &report.text, markup).await?,
+        Some(mid) => {
+            if !first && !report.told && !may_edit(ctx, album.chat_id) {
+                return Ok(());
+            }
+            match ctx
+                .tg
+                .edit(album.chat_id, mid, &report.text, markup.clone())
+                .await
+            {
+                Ok(()) => mid,
+                // The message is gone (deleted by the user): a new one.
+                Err(TgError::Api(_)) => ctx.tg.send(album.chat_id, &report.text, markup).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    if first {
+        ctx.edits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(album.chat_id, Instant::now());
+    }
+    ctx.store
+        .bot_album_status(album.id, Some(mid), Some(&report.text), report.told)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autosub_store::{BotRequest, Tier};
+
+    fn item(n: i64, request: RequestStatus, task: Option<TaskStatus>, sent: bool) -> AlbumItem {
+        let task = task.map(|status| TaskRow {
+            id: n,
+            user_id: Some(1),
+            kind: "process".into(),
+            spec: "{}".into(),
+            spec_version: 1,
+            status,
+            input_type: "telegram".into(),
+            input_url: None,
+            generate_subtitles: true,
+            translate: None,
+            voiceover: false,
+            vertical_format: false,
+            tier: Tier::Free,
+            priority: 0,
+            sort_key: 0,
+            attempts: 0,
+            max_attempts: 3,
+            run_at: 0,
+            timeout_ms: 0,
+            lease_owner: None,
+            lease_expires_at: None,
+            heartbeat_at: None,
+            cancel_requested: false,
+            progress_stage: (status == TaskStatus::Processing).then(|| "transcribe".into()),
+            progress_percent: (status == TaskStatus::Processing).then_some(41.7),
+            outputs: None,
+            error: None,
+            error_detail: None,
+            created_at: 0,
+            queued_at: None,
+            started_at: None,
+            finished_at: None,
+            updated_at: 0,
+        });
+        let followed = task.as_ref().map(|t| BotTask {
+            task_id: t.id,
+            request_id: n,
+            telegram_id: 1,
+            chat_id: 1,
+            lang: "en".into(),
+            status_message_id: None,
+            status_text: None,
+            edited_at: None,
+            sent: vec![],
+            finished: sent,
+            round: 0,
+            created_at: 0,
+            album: Some((1, n)),
+        });
+        AlbumItem {
+            request: BotRequest {
+                id: n,
+                telegram_id: 1,
+                chat_id: 1,
+                update_id: Some(n),
+                source: "{}".into(),
+                options: "{}".into(),
+                status: request,
+                keyboard_message_id: None,
+                task_id: task.as_ref().map(|t| t.id),
+                note: None,
+                media_group: Some("g".into()),
+                created_at: 0,
+                updated_at: 0,
+            },
+            task,
+            followed,
+        }
+    }
+
+    #[test]
+    fn an_album_is_reported_in_one_text() {
+        use RequestStatus as R;
+        use TaskStatus as T;
+        let items = vec![
+            item(1, R::Queued, Some(T::Completed), true),
+            item(2, R::Queued, Some(T::Processing), false),
+            item(3, R::Queued, Some(T::Queued), false),
+            item(4, R::Submitted, None, false),
+            item(5, R::Refused, None, false),
+            item(6, R::Queued, Some(T::Failed), true),
+        ];
+        let r = album_report(Lang::En, &items);
+        assert_eq!(
+            r.text,
+            "📦 Album: 6 files\n✅ done: 1\n⚙️ processing: 1 (file 2: recognising the speech… 41%)\n\
+             ⏳ waiting: 2\n❌ failed: 1\n🚫 not started: 1"
+        );
+        assert!(r.open && !r.told);
+
+        // Every file ended, but a result is still being sent: not told yet (and nothing left to cancel).
+        let mut items = vec![
+            item(1, R::Queued, Some(T::Completed), true),
+            item(2, R::Queued, Some(T::Completed), false),
+            item(3, R::Queued, Some(T::Cancelled), true),
+        ];
+        let r = album_report(Lang::Ru, &items);
+        assert_eq!(r.text, "📦 Альбом, файлов: 3\n✅ готово: 2\n✖️ отменено: 1");
+        assert!(!r.open && !r.told);
+        items[1].followed.as_mut().unwrap().finished = true;
+        let r = album_report(Lang::Ru, &items);
+        assert!(r.told);
+        assert!(r.text.ends_with("\nАльбом завершён."), "{}", r.text);
+    }
 }

@@ -179,6 +179,8 @@ pub enum Press {
     Retry(i64),
     /// The same input with other options: a new draft.
     Rerun(i64),
+    /// Cancel every file of an album not done yet.
+    CancelAlbum(i64),
     /// Buy a plan (`b:TIER:PERIOD`; only paid tiers). The price is never in the data: it is the plans table's.
     Buy {
         tier: autosub_store::Tier,
@@ -259,6 +261,7 @@ impl Press {
             Press::Cancel(t) => format!("c:{t}"),
             Press::Retry(t) => format!("r:{t}"),
             Press::Rerun(t) => format!("o:{t}"),
+            Press::CancelAlbum(a) => format!("ca:{a}"),
             Press::Buy { tier, period } => format!("b:{tier}:{period}"),
         }
     }
@@ -287,6 +290,7 @@ impl Press {
             "c" => Press::Cancel(id(rest)?),
             "r" => Press::Retry(id(rest)?),
             "o" => Press::Rerun(id(rest)?),
+            "ca" => Press::CancelAlbum(id(rest)?),
             "b" => {
                 let (tier, period) = rest.split_once(':')?;
                 let tier = autosub_store::Tier::from_str(tier)
@@ -490,6 +494,7 @@ mod tests {
             Press::Cancel(4),
             Press::Retry(5),
             Press::Rerun(6),
+            Press::CancelAlbum(7),
             Press::Buy {
                 tier: autosub_store::Tier::Creator,
                 period: autosub_store::PaymentPeriod::Year,
@@ -521,6 +526,9 @@ mod tests {
             "s:t:english",
             "zz:1",
             "c:1;DROP",
+            "ca:",
+            "ca:-3",
+            "ca:x",
         ] {
             assert_eq!(Press::parse(bad), None, "{bad}");
         }

@@ -177,6 +177,16 @@ impl TgUser {
     }
 }
 
+/// One file of an album sent with [`StandIn::send_album`].
+#[derive(Clone, Debug)]
+pub struct AlbumFile {
+    pub bytes: Vec<u8>,
+    pub file_name: String,
+    pub duration_s: u32,
+    /// A video (`video/mp4`); else an audio file (MIME type guessed from the name).
+    pub video: bool,
+}
+
 /// One request the bot made, successful or not.
 #[derive(Clone, Debug)]
 pub struct Call {
@@ -358,7 +368,7 @@ impl StandIn {
         caption: Option<&str>,
     ) -> i64 {
         let upload = NewFile::with_bytes(MediaKind::Video, bytes, file_name, "video/mp4");
-        self.user_media(user, upload, duration_s, caption)
+        self.user_media(user, upload, duration_s, caption, None)
     }
 
     /// The user sends a file as a document; returns the update id.
@@ -371,7 +381,7 @@ impl StandIn {
         caption: Option<&str>,
     ) -> i64 {
         let upload = NewFile::with_bytes(MediaKind::Document, bytes, file_name, mime);
-        self.user_media(user, upload, 0, caption)
+        self.user_media(user, upload, 0, caption, None)
     }
 
     /// The user sends an audio file (MIME type guessed from the name); returns the update id.
@@ -385,7 +395,7 @@ impl StandIn {
     ) -> i64 {
         let mime = guess_mime(file_name, "audio/mpeg");
         let upload = NewFile::with_bytes(MediaKind::Audio, bytes, file_name, mime);
-        self.user_media(user, upload, duration_s, caption)
+        self.user_media(user, upload, duration_s, caption, None)
     }
 
     /// The user sends a video declared `file_size` bytes long (named `video.mp4`); no bytes
@@ -413,7 +423,7 @@ impl StandIn {
             file_name: Some("video.mp4".into()),
             mime: "video/mp4".into(),
         };
-        self.user_media(user, upload, duration_s, caption)
+        self.user_media(user, upload, duration_s, caption, None)
     }
 
     /// The user presses an inline button with callback data `data` under message
@@ -620,12 +630,39 @@ impl StandIn {
         id
     }
 
+    /// The user sends several files as one album (media group `group`): one message each, sharing its
+    /// `media_group_id`, the caption on the first, as Telegram's clients send albums. Sending again with the same
+    /// `group` adds files to the album (a late message of it). Returns the update ids.
+    pub fn send_album(
+        &self,
+        user: &TgUser,
+        group: &str,
+        files: Vec<AlbumFile>,
+        caption: Option<&str>,
+    ) -> Vec<i64> {
+        files
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let (kind, mime) = if f.video {
+                    (MediaKind::Video, "video/mp4")
+                } else {
+                    (MediaKind::Audio, guess_mime(&f.file_name, "audio/mpeg"))
+                };
+                let upload = NewFile::with_bytes(kind, f.bytes, &f.file_name, mime);
+                let caption = if i == 0 { caption } else { None };
+                self.user_media(user, upload, f.duration_s, caption, Some(group))
+            })
+            .collect()
+    }
+
     fn user_media(
         &self,
         user: &TgUser,
         upload: NewFile,
         duration_s: u32,
         caption: Option<&str>,
+        group: Option<&str>,
     ) -> i64 {
         let id = {
             let mut inner = self.shared.lock();
@@ -636,6 +673,9 @@ impl StandIn {
             content.insert(kind.field().into(), media);
             if let Some(caption) = caption {
                 content.insert("caption".into(), json!(caption));
+            }
+            if let Some(group) = group {
+                content.insert("media_group_id".into(), json!(group));
             }
             inner.push_user_message(user, content)
         };

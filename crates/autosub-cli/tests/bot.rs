@@ -6,7 +6,7 @@
 
 mod common;
 
-use autosub_bot::standin::{Call, StandIn, TgUser};
+use autosub_bot::standin::{AlbumFile, Call, StandIn, TgUser};
 use autosub_store::{Level, NewTask, Store, Tier};
 use common::service::{free_port, Db, Service};
 use common::telegram::*;
@@ -592,4 +592,295 @@ fn big_results_go_as_signed_links_and_a_failure_offers_a_retry() {
     let task = &s.rt.block_on(store.user_tasks(402, 5)).unwrap();
     assert_eq!(task.len(), 1, "a retry runs the same task again");
     no_secret_in(&s.log("serve"));
+}
+
+/// `n` copies of the sample clip as an album's files.
+fn album_files(n: usize) -> Vec<AlbumFile> {
+    (1..=n)
+        .map(|i| AlbumFile {
+            bytes: sample(),
+            file_name: format!("part{i}.mp4"),
+            duration_s: 11,
+            video: true,
+        })
+        .collect()
+}
+
+/// The results sent to `chat` once every one of `labels` ("1/3", ...) has a video: each video exactly once (with
+/// its label, `caption_has` in its caption) and each .srt exactly once (labelled the same).
+fn album_delivered_once(si: &StandIn, chat: i64, labels: &[&str], caption_has: &str) {
+    let labelled = |c: &[Call], method: &str, label: &str| {
+        c.iter()
+            .filter(|c| c.ok() && c.chat_id == Some(chat) && c.method == method)
+            .filter(|c| {
+                let text = c.text.as_deref().unwrap_or_default();
+                text == label || text.starts_with(&format!("{label} · "))
+            })
+            .count()
+    };
+    si.wait_until(LONG, |c| {
+        labels
+            .iter()
+            .all(|l| labelled(c, "sendVideo", l) >= 1 && labelled(c, "sendDocument", l) >= 1)
+    });
+    // Time for a duplicate to show up, if the bot were to send one.
+    std::thread::sleep(Duration::from_millis(1500));
+    let calls = si.calls();
+    for l in labels {
+        assert_eq!(labelled(&calls, "sendVideo", l), 1, "videos {l}");
+        assert_eq!(labelled(&calls, "sendDocument", l), 1, "subtitles {l}");
+    }
+    assert_eq!(count(&calls, chat, "sendVideo"), labels.len());
+    assert_eq!(count(&calls, chat, "sendDocument"), labels.len());
+    for c in calls
+        .iter()
+        .filter(|c| c.ok() && c.chat_id == Some(chat) && c.method == "sendVideo")
+    {
+        let text = c.text.as_deref().unwrap_or_default();
+        assert!(text.contains(caption_has), "{text}");
+        assert!(c.file_bytes.unwrap_or(0) > 10_000);
+    }
+}
+
+/// Waits until message `mid` of `chat` reads `text` exactly.
+fn wait_message(si: &StandIn, chat: i64, mid: i64, text: &str, within: Duration) {
+    let t0 = Instant::now();
+    loop {
+        let now = si.message(chat, mid).and_then(|m| m.text);
+        if now.as_deref() == Some(text) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < within,
+            "message {mid} reads {now:?}, not {text:?}\n{}",
+            si.dump_calls(&si.calls())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_album_becomes_one_task_per_file_reported_in_one_message_on_sqlite() {
+    let si = StandIn::spawn(TOKEN);
+    let mut s = service(Db::Sqlite, &si);
+    let t0 = Instant::now();
+    spawn(&mut s, "serve", &["serve"], &[("AUTOSUB_WORKERS", "1")]);
+    wait_polling(&si, t0);
+    let store = s.store();
+    let u = TgUser::new(111, "en");
+
+    // An album without a caption: one keyboard, for all three files (its text counts them as they come).
+    si.send_album(&u, "album-1", album_files(3), None);
+    let c = wait_text(&si, 111, "An album of", SHORT);
+    let kb = sent_message(&c, 111, "An album of");
+    let choose3 =
+        "An album of 3 files: what should I do with them? The options apply to every file.";
+    wait_message(&si, 111, kb, choose3, SHORT);
+    let vertical = button(&si, 111, kb, "Vertical");
+    let leader: i64 = vertical.split(':').nth(1).unwrap().parse().unwrap();
+    // The other files have no keyboard: a forged press naming one of them is stale and starts nothing.
+    si.press(&u, kb, &format!("go:{}", leader + 1));
+    assert_eq!(
+        nth_answer(&si, 1).text.as_deref(),
+        Some("This button is no longer valid.")
+    );
+    si.press(&u, kb, &format!("d:{}:v:1", leader + 2));
+    assert_eq!(
+        nth_answer(&si, 2).text.as_deref(),
+        Some("This button is no longer valid.")
+    );
+    si.press(&u, kb, &vertical);
+    nth_answer(&si, 3);
+    wait_message(&si, 111, kb, choose3, SHORT);
+    assert!(
+        button(&si, 111, kb, "Vertical").ends_with(":v:0"),
+        "vertical is on"
+    );
+    assert!(s.rt.block_on(store.user_tasks(111, 10)).unwrap().is_empty());
+    let start = button(&si, 111, kb, "Start");
+    si.press(&u, kb, &start);
+
+    // One task per file, each result once and labelled with its place; the keyboard's message reports the album.
+    album_delivered_once(&si, 111, &["1/3", "2/3", "3/3"], "vertical 9:16");
+    let done = "📦 Album: 3 files\n✅ done: 3\nNothing more to do for this album.";
+    wait_message(&si, 111, kb, done, SHORT);
+    let calls = si.calls();
+    assert!(si.message(111, kb).unwrap().reply_markup.is_none());
+    assert!(
+        calls.iter().any(|c| c.ok()
+            && c.message_id == Some(kb)
+            && c.text
+                .as_deref()
+                .is_some_and(|t| t.contains("⏳ waiting") || t.contains("⚙️ processing"))),
+        "{}",
+        si.dump_calls(&calls)
+    );
+    assert_eq!(
+        count(&calls, 111, "sendMessage"),
+        1,
+        "everything else edits the album's message\n{}",
+        si.dump_calls(&calls)
+    );
+    let tasks = s.rt.block_on(store.user_tasks(111, 10)).unwrap();
+    assert_eq!(tasks.len(), 3);
+    assert!(tasks
+        .iter()
+        .all(|t| t.vertical_format && t.status == autosub_store::TaskStatus::Completed));
+
+    // FREE allows 3 tasks a day, all used: another album is refused once, not once per file.
+    let updates = si.send_album(&u, "album-2", album_files(2), Some("--vertical"));
+    let last = *updates.last().unwrap();
+    si.wait_until(SHORT, |_| si.confirmed_up_to() >= last);
+    let t1 = Instant::now();
+    while !s
+        .rt
+        .block_on(store.bot_group(111, "album-2"))
+        .unwrap()
+        .iter()
+        .all(|r| r.status == autosub_store::RequestStatus::Refused)
+    {
+        assert!(t1.elapsed() < SHORT, "the album's files were not refused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Time for a second refusal (or an album message) to show up, if the bot were to send one.
+    std::thread::sleep(Duration::from_millis(1500));
+    let calls = si.calls();
+    let refusals = texts(&calls, 111)
+        .iter()
+        .filter(|t| t.contains("You have used today's 3 tasks of the FREE plan"))
+        .count();
+    assert_eq!(refusals, 1, "{}", si.dump_calls(&calls));
+    assert_eq!(
+        count(&calls, 111, "sendMessage"),
+        2,
+        "the keyboard, the refusal"
+    );
+    assert_eq!(s.rt.block_on(store.user_tasks(111, 10)).unwrap().len(), 3);
+
+    // A fresh FREE user's album of four with a caption: started at once; three queued, the fourth refused by the
+    // daily limit, said once, counted in the album's message.
+    let v = TgUser::new(112, "en");
+    si.send_album(&v, "album-3", album_files(4), Some("--vertical"));
+    let c = wait_text(&si, 112, "Got the album", SHORT);
+    let status = sent_message(&c, 112, "Got the album");
+    album_delivered_once(&si, 112, &["1/4", "2/4", "3/4"], "vertical 9:16");
+    let done =
+        "📦 Album: 4 files\n✅ done: 3\n🚫 not started: 1\nNothing more to do for this album.";
+    wait_message(&si, 112, status, done, SHORT);
+    let limit = texts(&si.calls(), 112)
+        .into_iter()
+        .filter(|t| t.contains("You have used today's 3 tasks"))
+        .collect::<Vec<_>>();
+    assert_eq!(limit.len(), 1, "{limit:?}");
+    assert!(limit[0].starts_with("Album file 4: "), "{}", limit[0]);
+    assert_eq!(s.rt.block_on(store.user_tasks(112, 10)).unwrap().len(), 3);
+    assert_eq!(
+        s.rt.block_on(store.get_user(112))
+            .unwrap()
+            .unwrap()
+            .tasks_today,
+        3
+    );
+    no_secret_in(&s.log("serve"));
+}
+
+#[test]
+fn albums_on_postgres_cancel_together_survive_a_bot_kill_and_take_a_late_file() {
+    let si = StandIn::spawn(TOKEN);
+    let mut s = service(Db::Postgres, &si);
+    let t0 = Instant::now();
+    let bot = spawn(&mut s, "bot", &["bot"], &[]);
+    wait_polling(&si, t0);
+    let store = s.store();
+    let u = TgUser::new(121, "ru");
+    s.rt.block_on(store.grant(121, Tier::Creator, 30, autosub_store::now_ms()))
+        .unwrap();
+    let tasks = |s: &Service| s.rt.block_on(store.user_tasks(121, 20)).unwrap();
+
+    // No worker yet: an album of three waits in the queue; its "cancel the album" button cancels all three.
+    si.send_album(&u, "a", album_files(3), Some("--vertical"));
+    let c = wait_text(&si, 121, "Принял альбом", SHORT);
+    let status_a = sent_message(&c, 121, "Принял альбом");
+    wait_message(
+        &si,
+        121,
+        status_a,
+        "📦 Альбом, файлов: 3\n⏳ в очереди: 3",
+        SHORT,
+    );
+    assert_eq!(tasks(&s).len(), 3);
+    // Someone else's press is refused and cancels nothing.
+    let cancel = button(&si, 121, status_a, "Отменить альбом");
+    let other = TgUser::new(122, "en");
+    si.send_text(&other, "/start");
+    let c = wait_text(&si, 122, "Hi!", SHORT);
+    // (A forged press: the album's button data under a message of the other user's own chat.)
+    si.press(&other, sent_message(&c, 122, "Hi!"), &cancel);
+    assert_eq!(
+        nth_answer(&si, 1).text.as_deref(),
+        Some("This is not your task.")
+    );
+    assert!(tasks(&s)
+        .iter()
+        .all(|t| t.status == autosub_store::TaskStatus::Queued));
+    si.press(&u, status_a, &cancel);
+    wait_message(
+        &si,
+        121,
+        status_a,
+        "📦 Альбом, файлов: 3\n✖️ отменено: 3\nАльбом завершён.",
+        SHORT,
+    );
+    assert!(tasks(&s)
+        .iter()
+        .all(|t| t.status == autosub_store::TaskStatus::Cancelled));
+
+    // An album of two, the bot killed right after it arrives and started again: one task per file, still.
+    let updates = si.send_album(&u, "b", album_files(2), Some("--vertical"));
+    s.signal(bot, "-KILL");
+    s.wait_exit(bot, SHORT);
+    let t1 = Instant::now();
+    spawn(&mut s, "bot", &["bot"], &[]);
+    wait_polling(&si, t1);
+    si.wait_until(SHORT, |_| si.confirmed_up_to() >= updates[1]);
+    let t2 = Instant::now();
+    while tasks(&s).len() < 5 {
+        assert!(t2.elapsed() < SHORT, "{:?}", tasks(&s));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A file of the album arriving after it started joins it with its options.
+    si.send_album(&u, "b", album_files(1), None);
+    let t3 = Instant::now();
+    while tasks(&s).len() < 6 {
+        assert!(t3.elapsed() < SHORT, "{:?}", tasks(&s));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b: Vec<_> = tasks(&s)
+        .into_iter()
+        .filter(|t| t.status != autosub_store::TaskStatus::Cancelled)
+        .collect();
+    assert_eq!(b.len(), 3);
+    assert!(b.iter().all(|t| t.vertical_format), "{b:?}");
+    let album_b =
+        s.rt.block_on(store.bot_album_upsert(121, 121, "b", "ru", 0))
+            .unwrap();
+    let status_b = album_b.status_message_id.expect("album b has its message");
+
+    spawn(&mut s, "w1", &["worker", "--concurrency", "1"], &[]);
+    album_delivered_once(&si, 121, &["1/3", "2/3", "3/3"], "вертикально");
+    wait_message(
+        &si,
+        121,
+        status_b,
+        "📦 Альбом, файлов: 3\n✅ готово: 3\nАльбом завершён.",
+        LONG,
+    );
+    let t4 = Instant::now();
+    while si.pending_updates() > 0 {
+        assert!(t4.elapsed() < SHORT, "updates left unconfirmed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for name in ["bot", "w1"] {
+        no_secret_in(&s.log(name));
+    }
 }

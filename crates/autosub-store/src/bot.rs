@@ -75,6 +75,8 @@ pub struct BotRequest {
     pub keyboard_message_id: Option<i64>,
     pub task_id: Option<i64>,
     pub note: Option<String>,
+    /// The Telegram media group (album) the media came in, if any.
+    pub media_group: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -90,6 +92,8 @@ pub struct NewRequest {
     pub options: String,
     /// Submitted at once (options given) instead of a draft waiting for its keyboard.
     pub submitted: bool,
+    /// The Telegram media group (album) the media came in.
+    pub media_group: Option<String>,
 }
 
 /// What the bot has told and sent about a task.
@@ -109,6 +113,30 @@ pub struct BotTask {
     /// Bumped by a retry: writes made for an older round are ignored.
     pub round: i64,
     pub created_at: i64,
+    /// The album the task belongs to and its place in it (1-based), for a file sent in an album.
+    pub album: Option<(i64, i64)>,
+}
+
+/// Several files sent together (one media group), reported together in one status message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BotAlbum {
+    pub id: i64,
+    pub telegram_id: i64,
+    pub chat_id: i64,
+    pub media_group: String,
+    pub lang: String,
+    pub status_message_id: Option<i64>,
+    pub status_text: Option<String>,
+    pub finished: bool,
+    pub created_at: i64,
+}
+
+/// One file of an album: its request, and its task once queued (with what the bot has sent of it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlbumItem {
+    pub request: BotRequest,
+    pub task: Option<TaskRow>,
+    pub followed: Option<BotTask>,
 }
 
 /// An admin's broadcast.
@@ -137,10 +165,13 @@ pub struct BotStats {
 }
 
 const REQUEST_COLUMNS: &str = "id, telegram_id, chat_id, update_id, source, options, status, \
-     keyboard_message_id, task_id, note, created_at, updated_at";
+     keyboard_message_id, task_id, note, media_group, created_at, updated_at";
 const BOT_TASK_COLUMNS: &str =
     "task_id, request_id, telegram_id, chat_id, lang, status_message_id, \
-     status_text, edited_at, sent, finished, round, created_at";
+     status_text, edited_at, sent, finished, round, created_at, album_id, album_item";
+const ALBUM_COLUMNS: &str =
+    "id, telegram_id, chat_id, media_group, lang, status_message_id, status_text, \
+     finished, created_at";
 const BROADCAST_COLUMNS: &str =
     "id, admin_id, text, status, cursor, delivered, blocked, failed, created_at, finished_at";
 
@@ -166,6 +197,7 @@ fn request_from_row(row: &AnyRow) -> Result<BotRequest> {
         keyboard_message_id: row.try_get("keyboard_message_id")?,
         task_id: row.try_get("task_id")?,
         note: row.try_get("note")?,
+        media_group: row.try_get("media_group")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -185,6 +217,27 @@ fn bot_task_from_row(row: &AnyRow) -> Result<BotTask> {
         sent: serde_json::from_str(&sent).unwrap_or_default(),
         finished: row.try_get::<i64, _>("finished")? != 0,
         round: row.try_get("round")?,
+        created_at: row.try_get("created_at")?,
+        album: match (
+            row.try_get::<Option<i64>, _>("album_id")?,
+            row.try_get::<Option<i64>, _>("album_item")?,
+        ) {
+            (Some(a), Some(i)) => Some((a, i)),
+            _ => None,
+        },
+    })
+}
+
+fn album_from_row(row: &AnyRow) -> Result<BotAlbum> {
+    Ok(BotAlbum {
+        id: row.try_get("id")?,
+        telegram_id: row.try_get("telegram_id")?,
+        chat_id: row.try_get("chat_id")?,
+        media_group: row.try_get("media_group")?,
+        lang: row.try_get("lang")?,
+        status_message_id: row.try_get("status_message_id")?,
+        status_text: row.try_get("status_text")?,
+        finished: row.try_get::<i64, _>("finished")? != 0,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -332,7 +385,7 @@ impl Store {
         }
         let sql = format!(
             "INSERT INTO bot_requests (telegram_id, chat_id, update_id, source, options, status, \
-               created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+               media_group, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
              RETURNING {REQUEST_COLUMNS}"
         );
         let status = if r.submitted {
@@ -347,6 +400,7 @@ impl Store {
             .bind(r.source.as_str())
             .bind(r.options.as_str())
             .bind(status.as_str())
+            .bind(r.media_group.as_deref())
             .bind(now)
             .fetch_one(&self.pool)
             .await?;
@@ -460,28 +514,207 @@ impl Store {
         Ok(())
     }
 
+    // ----------------------------------------------------------------------------- albums
+
+    /// The requests of a user's media group (album), in the order they came.
+    pub async fn bot_group(&self, telegram_id: i64, media_group: &str) -> Result<Vec<BotRequest>> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM bot_requests WHERE telegram_id = $1 AND media_group = $2 ORDER BY id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(telegram_id)
+            .bind(media_group)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(request_from_row).collect()
+    }
+
+    /// Moves the drafts of a user's media group on together: to `submitted` with `options` (the album started), or
+    /// to `dropped`. Returns how many moved.
+    pub async fn bot_group_advance(
+        &self,
+        telegram_id: i64,
+        media_group: &str,
+        to: RequestStatus,
+        options: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE bot_requests SET status = $3, options = $4, updated_at = $5 \
+             WHERE telegram_id = $1 AND media_group = $2 AND status = 'draft'",
+        )
+        .bind(telegram_id)
+        .bind(media_group)
+        .bind(to.as_str())
+        .bind(options)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Drops the files of a user's media group not queued yet (drafts and files being checked): the album was
+    /// cancelled. Returns how many.
+    pub async fn bot_group_drop(
+        &self,
+        telegram_id: i64,
+        media_group: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE bot_requests SET status = 'dropped', updated_at = $3 \
+             WHERE telegram_id = $1 AND media_group = $2 AND status IN ('draft', 'submitted')",
+        )
+        .bind(telegram_id)
+        .bind(media_group)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Moves one draft on with the options given (a file joining an album that has started already).
+    pub async fn bot_request_advance_with(
+        &self,
+        id: i64,
+        to: RequestStatus,
+        options: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE bot_requests SET status = $2, options = $3, updated_at = $4 \
+             WHERE id = $1 AND status = 'draft'",
+        )
+        .bind(id)
+        .bind(to.as_str())
+        .bind(options)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The album of a user's media group, made on first use (again: the same one).
+    pub async fn bot_album_upsert(
+        &self,
+        telegram_id: i64,
+        chat_id: i64,
+        media_group: &str,
+        lang: &str,
+        now: i64,
+    ) -> Result<BotAlbum> {
+        sqlx::query(
+            "INSERT INTO bot_albums (telegram_id, chat_id, media_group, lang, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (telegram_id, media_group) DO NOTHING",
+        )
+        .bind(telegram_id)
+        .bind(chat_id)
+        .bind(media_group)
+        .bind(lang)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let sql = format!(
+            "SELECT {ALBUM_COLUMNS} FROM bot_albums WHERE telegram_id = $1 AND media_group = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(telegram_id)
+            .bind(media_group)
+            .fetch_one(&self.pool)
+            .await?;
+        album_from_row(&row)
+    }
+
+    /// One album.
+    pub async fn bot_album(&self, id: i64) -> Result<Option<BotAlbum>> {
+        let sql = format!("SELECT {ALBUM_COLUMNS} FROM bot_albums WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(album_from_row).transpose()
+    }
+
+    /// Albums with news still to tell, oldest first.
+    pub async fn bot_albums_open(&self, limit: i64) -> Result<Vec<BotAlbum>> {
+        let sql = format!(
+            "SELECT {ALBUM_COLUMNS} FROM bot_albums WHERE finished = 0 ORDER BY id LIMIT $1"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(album_from_row).collect()
+    }
+
+    /// The files of an album in the order they came (dropped ones left out), each with its task and what was sent.
+    pub async fn bot_album_items(&self, album: &BotAlbum) -> Result<Vec<AlbumItem>> {
+        let mut out = vec![];
+        for request in self
+            .bot_group(album.telegram_id, &album.media_group)
+            .await?
+        {
+            if request.status == RequestStatus::Dropped {
+                continue;
+            }
+            let (task, followed) = match request.task_id {
+                Some(id) => (self.get_task(id).await?, self.bot_task(id).await?),
+                None => (None, None),
+            };
+            out.push(AlbumItem {
+                request,
+                task,
+                followed,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records the album's status message and its text; `finished` when it is the last word.
+    pub async fn bot_album_status(
+        &self,
+        id: i64,
+        message_id: Option<i64>,
+        text: Option<&str>,
+        finished: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE bot_albums SET status_message_id = COALESCE($2, status_message_id), \
+               status_text = COALESCE($3, status_text), finished = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(message_id)
+        .bind(text)
+        .bind(i64::from(finished))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     // ----------------------------------------------------------------------------- tasks told about
 
-    /// Starts following task `task_id` for a chat (again: no effect).
+    /// Starts following task `task_id`, made for `request`, in the request's chat (again: no effect). `album`: the
+    /// album and the file's place in it.
     pub async fn bot_task_insert(
         &self,
         task_id: i64,
-        request_id: i64,
-        telegram_id: i64,
-        chat_id: i64,
+        request: &BotRequest,
         lang: &str,
+        album: Option<(i64, i64)>,
         now: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO bot_tasks (task_id, request_id, telegram_id, chat_id, lang, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (task_id) DO NOTHING",
+            "INSERT INTO bot_tasks (task_id, request_id, telegram_id, chat_id, lang, created_at, album_id, \
+               album_item) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (task_id) DO NOTHING",
         )
         .bind(task_id)
-        .bind(request_id)
-        .bind(telegram_id)
-        .bind(chat_id)
+        .bind(request.id)
+        .bind(request.telegram_id)
+        .bind(request.chat_id)
         .bind(lang)
         .bind(now)
+        .bind(album.map(|a| a.0))
+        .bind(album.map(|a| a.1))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -590,6 +823,14 @@ impl Store {
         sqlx::query(
             "UPDATE bot_tasks SET finished = 0, sent = '[]', status_message_id = NULL, \
                status_text = NULL, edited_at = NULL, round = round + 1 WHERE task_id = $1",
+        )
+        .bind(task_id)
+        .execute(&self.pool)
+        .await?;
+        // The task's album (if any) has news to tell again.
+        sqlx::query(
+            "UPDATE bot_albums SET finished = 0 \
+             WHERE id = (SELECT album_id FROM bot_tasks WHERE task_id = $1)",
         )
         .bind(task_id)
         .execute(&self.pool)

@@ -91,7 +91,10 @@ pub use billing::{
     referral_code, referral_user, utc_month_start, Activation, DayValues, NewPayment, Notice,
     Payment, Revenue, Revocation, Sweep, REFERRAL_BONUS_DAYS,
 };
-pub use bot::{BotChat, BotRequest, BotStats, BotTask, Broadcast, NewRequest, RequestStatus};
+pub use bot::{
+    AlbumItem, BotAlbum, BotChat, BotRequest, BotStats, BotTask, Broadcast, NewRequest,
+    RequestStatus,
+};
 pub use error::{mask_url, Result, StoreError};
 pub use queue::{
     backoff_ms, sort_key, CancelOutcome, Claimed, FailOutcome, Failure, Lease, NewTask,

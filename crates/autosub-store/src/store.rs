@@ -182,7 +182,7 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
 /// migrator, so no `macros` feature (and no proc-macro build) is needed; sqlx records them in
 /// `_sqlx_migrations` with a checksum, exactly as `sqlx::migrate!` would.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(i64, &str, &str); 6] = match backend {
+    let files: [(i64, &str, &str); 7] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -206,6 +206,11 @@ fn migrator(backend: Backend) -> Migrator {
                 include_str!("../migrations/sqlite/0005_referrals.sql"),
             ),
             (6, "api", include_str!("../migrations/sqlite/0006_api.sql")),
+            (
+                7,
+                "albums",
+                include_str!("../migrations/sqlite/0007_albums.sql"),
+            ),
         ],
         Backend::Postgres => [
             (
@@ -237,6 +242,11 @@ fn migrator(backend: Backend) -> Migrator {
                 6,
                 "api",
                 include_str!("../migrations/postgres/0006_api.sql"),
+            ),
+            (
+                7,
+                "albums",
+                include_str!("../migrations/postgres/0007_albums.sql"),
             ),
         ],
     };

@@ -41,6 +41,7 @@ on_both!(
     reads_and_counters,
     payments_and_logs,
     bot_requests_tasks_and_rounds,
+    albums_group_requests_and_reopen_on_retry,
 );
 
 fn task(kind: &str, tier: Tier) -> NewTask {
@@ -1134,6 +1135,7 @@ async fn bot_requests_tasks_and_rounds(store: Store) {
         source: "{}".into(),
         options: "{}".into(),
         submitted: false,
+        media_group: None,
     };
     let (a, new_a) = store.bot_request_insert(&r, T0).await.unwrap();
     let (b, new_b) = store.bot_request_insert(&r, T0).await.unwrap();
@@ -1172,10 +1174,7 @@ async fn bot_requests_tasks_and_rounds(store: Store) {
     );
     assert_eq!(store.queue_position(id).await.unwrap(), Some(1));
 
-    store
-        .bot_task_insert(id, a.id, 7, 7, "en", T0)
-        .await
-        .unwrap();
+    store.bot_task_insert(id, &a, "en", None, T0).await.unwrap();
     store
         .claim("w", &["process"], LEASE, T0)
         .await
@@ -1198,4 +1197,184 @@ async fn bot_requests_tasks_and_rounds(store: Store) {
     assert_eq!((bt.finished, bt.sent), (true, vec!["status".to_owned()]));
     // Only a failed task is retried.
     assert!(!store.retry_for_bot(id, T0).await.unwrap());
+}
+
+/// Albums: requests of one media group listed in order, per user; drafts started or dropped together; the album
+/// made once; its files with their tasks; a retry of one of its tasks opens the album again.
+async fn albums_group_requests_and_reopen_on_retry(store: Store) {
+    use autosub_store::{NewRequest, RequestStatus};
+    let req = |update: i64, user: i64, group: &str| NewRequest {
+        telegram_id: user,
+        chat_id: user,
+        update_id: Some(update),
+        source: format!("{{\"n\":{update}}}"),
+        options: "{}".into(),
+        submitted: false,
+        media_group: Some(group.into()),
+    };
+    let (a, _) = store
+        .bot_request_insert(&req(1, 7, "g1"), T0)
+        .await
+        .unwrap();
+    let (b, _) = store
+        .bot_request_insert(&req(2, 7, "g1"), T0)
+        .await
+        .unwrap();
+    // The same group id from another user is another album; a redelivered update adds nothing.
+    store
+        .bot_request_insert(&req(3, 8, "g1"), T0)
+        .await
+        .unwrap();
+    let (again, new) = store
+        .bot_request_insert(&req(2, 7, "g1"), T0)
+        .await
+        .unwrap();
+    assert!(!new && again.id == b.id);
+    let group = store.bot_group(7, "g1").await.unwrap();
+    assert_eq!(
+        group.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![a.id, b.id]
+    );
+    assert_eq!(group[0].media_group.as_deref(), Some("g1"));
+    // Started together with the leader's options, once.
+    let opts = r#"{"vertical":"blur"}"#;
+    assert_eq!(
+        store
+            .bot_group_advance(7, "g1", RequestStatus::Submitted, opts, T0)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .bot_group_advance(7, "g1", RequestStatus::Submitted, opts, T0)
+            .await
+            .unwrap(),
+        0
+    );
+    let group = store.bot_group(7, "g1").await.unwrap();
+    assert!(group
+        .iter()
+        .all(|r| r.status == RequestStatus::Submitted && r.options == opts));
+    assert_eq!(
+        store.bot_group(8, "g1").await.unwrap()[0].status,
+        RequestStatus::Draft
+    );
+    // A late file joins with the album's options.
+    let (c, _) = store
+        .bot_request_insert(&req(4, 7, "g1"), T0)
+        .await
+        .unwrap();
+    assert!(store
+        .bot_request_advance_with(c.id, RequestStatus::Submitted, opts, T0)
+        .await
+        .unwrap());
+    assert!(!store
+        .bot_request_advance_with(c.id, RequestStatus::Submitted, opts, T0)
+        .await
+        .unwrap());
+
+    // One album per user and group, whoever asks first.
+    let album = store.bot_album_upsert(7, 7, "g1", "ru", T0).await.unwrap();
+    let same = store
+        .bot_album_upsert(7, 7, "g1", "en", T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(album, same);
+    assert_ne!(
+        store
+            .bot_album_upsert(8, 8, "g1", "en", T0)
+            .await
+            .unwrap()
+            .id,
+        album.id
+    );
+    // Files 1 and 2 queued, file 3 refused.
+    let mut ids = vec![];
+    for (i, r) in [&a, &b].into_iter().enumerate() {
+        let mut t = task("process", Tier::Free);
+        t.user_telegram_id = Some(7);
+        let id = store.enqueue(&t, T0).await.unwrap();
+        store
+            .bot_request_finish(r.id, RequestStatus::Queued, Some(id), None, T0)
+            .await
+            .unwrap();
+        store
+            .bot_task_insert(id, r, "ru", Some((album.id, i as i64 + 1)), T0)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    store
+        .bot_request_finish(c.id, RequestStatus::Refused, None, Some("limit"), T0)
+        .await
+        .unwrap();
+    let items = store.bot_album_items(&album).await.unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].task.as_ref().unwrap().id, ids[0]);
+    assert_eq!(
+        items[1].followed.as_ref().unwrap().album,
+        Some((album.id, 2))
+    );
+    assert!(items[2].task.is_none() && items[2].request.note.as_deref() == Some("limit"));
+
+    // Its message and text recorded; closed; a failed task of it retried opens it again.
+    store
+        .bot_album_status(album.id, Some(55), Some("2 done"), true)
+        .await
+        .unwrap();
+    assert!(store
+        .bot_albums_open(10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|x| x.id != album.id));
+    store
+        .bot_album_status(album.id, None, None, true)
+        .await
+        .unwrap();
+    let closed = store.bot_album(album.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            closed.status_message_id,
+            closed.status_text.as_deref(),
+            closed.finished
+        ),
+        (Some(55), Some("2 done"), true)
+    );
+    store
+        .claim("w", &["process"], LEASE, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    store.fail(ids[0], "w", &failure(false), T0).await.unwrap();
+    assert!(store.retry_for_bot(ids[0], T0).await.unwrap());
+    assert!(store
+        .bot_albums_open(10)
+        .await
+        .unwrap()
+        .iter()
+        .any(|x| x.id == album.id));
+
+    // Cancelling the album drops the files not queued yet (drafts and files being checked) only.
+    let (d, _) = store
+        .bot_request_insert(&req(5, 7, "g2"), T0)
+        .await
+        .unwrap();
+    let (e, _) = store
+        .bot_request_insert(&req(6, 7, "g2"), T0)
+        .await
+        .unwrap();
+    store
+        .bot_request_advance(e.id, 7, RequestStatus::Submitted, T0)
+        .await
+        .unwrap();
+    assert_eq!(store.bot_group_drop(7, "g2", T0).await.unwrap(), 2);
+    assert_eq!(store.bot_group_drop(7, "g1", T0).await.unwrap(), 0);
+    for r in [d, e] {
+        assert_eq!(
+            store.bot_request(r.id).await.unwrap().unwrap().status,
+            RequestStatus::Dropped
+        );
+    }
 }
