@@ -474,7 +474,7 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
     let source = match (media_of(m), parsed.link.clone()) {
         (Some(s), _) => s,
         (None, Some(url)) => Source::Link { url },
-        (None, None) => return say(ctx, chat, &t(lang, "not_media", &[])).await,
+        (None, None) => return say_for_file(ctx, m, uid, chat, &t(lang, "not_media", &[])).await,
     };
     if let Source::Telegram {
         size,
@@ -484,7 +484,7 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
     } = &source
     {
         if m.document().is_some() && plainly_not_media(mime.as_deref(), file_name.as_deref()) {
-            return say(ctx, chat, &t(lang, "refuse_not_media", &[])).await;
+            return say_for_file(ctx, m, uid, chat, &t(lang, "refuse_not_media", &[])).await;
         }
         if let Some(max) = ctx.cfg.download_limit() {
             if *size > max {
@@ -496,7 +496,7 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
                         ("max", &(max / 1_000_000).to_string()),
                     ],
                 );
-                return say(ctx, chat, &text).await;
+                return say_for_file(ctx, m, uid, chat, &text).await;
             }
         }
     }
@@ -573,6 +573,29 @@ async fn on_message(ctx: &Ctx, update_id: i64, m: &Message) -> Result<(), BotErr
         ctx.intake_wake.notify_one();
     }
     Ok(())
+}
+
+/// Says why a file is refused before it becomes a request; for a file of an album (a photo among videos, say), once
+/// per album and reason.
+async fn say_for_file(
+    ctx: &Ctx,
+    m: &Message,
+    uid: i64,
+    chat: i64,
+    text: &str,
+) -> Result<(), BotError> {
+    if let Some(group) = m.media_group_id() {
+        let mut said = ctx.album_said.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if said.len() > 10_000 {
+            said.retain(|_, at| now.duration_since(*at) < Duration::from_secs(3600));
+        }
+        let key = (uid, group.0.clone(), text.to_owned());
+        if said.insert(key, now).is_some() {
+            return Ok(());
+        }
+    }
+    say(ctx, chat, text).await
 }
 
 /// A file that came in an album (a Telegram media group).

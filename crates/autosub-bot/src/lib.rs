@@ -106,6 +106,9 @@ pub struct Ctx {
     pub flood: Mutex<Flood>,
     /// Last progress edit per chat.
     pub edits: Mutex<HashMap<i64, Instant>>,
+    /// Refusals told for files of an album before they became requests (a photo in an album of videos), by user,
+    /// media group and text: each told once, not once per file (kept an hour; a restart may repeat one).
+    pub album_said: Mutex<HashMap<(i64, String, String), Instant>>,
     /// Wakes the intake when a request is started.
     pub intake_wake: Notify,
     /// Payments (`/plans`); `None` or unconfigured: `/plans` says payments are not set up.
@@ -132,6 +135,7 @@ impl Ctx {
             tools: Tools::from_env(),
             flood: Mutex::new(Flood::default()),
             edits: Mutex::new(HashMap::new()),
+            album_said: Mutex::new(HashMap::new()),
             billing: None,
             username: std::sync::OnceLock::new(),
             shared: None,

@@ -183,8 +183,18 @@ pub struct AlbumFile {
     pub bytes: Vec<u8>,
     pub file_name: String,
     pub duration_s: u32,
-    /// A video (`video/mp4`); else an audio file (MIME type guessed from the name).
-    pub video: bool,
+    pub kind: AlbumKind,
+}
+
+/// What an album's file is sent as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlbumKind {
+    /// `video/mp4`.
+    Video,
+    /// An audio file (MIME type guessed from the name).
+    Audio,
+    /// A photo (`image/jpeg`): albums mix photos and videos.
+    Photo,
 }
 
 /// One request the bot made, successful or not.
@@ -644,10 +654,10 @@ impl StandIn {
             .into_iter()
             .enumerate()
             .map(|(i, f)| {
-                let (kind, mime) = if f.video {
-                    (MediaKind::Video, "video/mp4")
-                } else {
-                    (MediaKind::Audio, guess_mime(&f.file_name, "audio/mpeg"))
+                let (kind, mime) = match f.kind {
+                    AlbumKind::Video => (MediaKind::Video, "video/mp4"),
+                    AlbumKind::Audio => (MediaKind::Audio, guess_mime(&f.file_name, "audio/mpeg")),
+                    AlbumKind::Photo => (MediaKind::Photo, "image/jpeg"),
                 };
                 let upload = NewFile::with_bytes(kind, f.bytes, &f.file_name, mime);
                 let caption = if i == 0 { caption } else { None };

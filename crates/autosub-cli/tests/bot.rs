@@ -6,7 +6,7 @@
 
 mod common;
 
-use autosub_bot::standin::{AlbumFile, Call, StandIn, TgUser};
+use autosub_bot::standin::{AlbumFile, AlbumKind, Call, StandIn, TgUser};
 use autosub_store::{Level, NewTask, Store, Tier};
 use common::service::{free_port, Db, Service};
 use common::telegram::*;
@@ -601,7 +601,7 @@ fn album_files(n: usize) -> Vec<AlbumFile> {
             bytes: sample(),
             file_name: format!("part{i}.mp4"),
             duration_s: 11,
-            video: true,
+            kind: AlbumKind::Video,
         })
         .collect()
 }
@@ -757,10 +757,22 @@ fn an_album_becomes_one_task_per_file_reported_in_one_message_on_sqlite() {
     );
     assert_eq!(s.rt.block_on(store.user_tasks(111, 10)).unwrap().len(), 3);
 
-    // A fresh FREE user's album of four with a caption: started at once; three queued, the fourth refused by the
-    // daily limit, said once, counted in the album's message.
+    // A fresh FREE user's album of four videos and two photos with a caption: started at once; the photos refused
+    // once; three videos queued, the fourth refused by the daily limit, said once, counted in the album's message.
     let v = TgUser::new(112, "en");
-    si.send_album(&v, "album-3", album_files(4), Some("--vertical"));
+    let mut files = album_files(4);
+    for at in [1, 3] {
+        files.insert(
+            at,
+            AlbumFile {
+                bytes: vec![0xff, 0xd8, 0xff, 0xe0],
+                file_name: "photo.jpg".into(),
+                duration_s: 0,
+                kind: AlbumKind::Photo,
+            },
+        );
+    }
+    si.send_album(&v, "album-3", files, Some("--vertical"));
     let c = wait_text(&si, 112, "Got the album", SHORT);
     let status = sent_message(&c, 112, "Got the album");
     album_delivered_once(&si, 112, &["1/4", "2/4", "3/4"], "vertical 9:16");
@@ -773,6 +785,11 @@ fn an_album_becomes_one_task_per_file_reported_in_one_message_on_sqlite() {
         .collect::<Vec<_>>();
     assert_eq!(limit.len(), 1, "{limit:?}");
     assert!(limit[0].starts_with("Album file 4: "), "{}", limit[0]);
+    let photos = texts(&si.calls(), 112)
+        .into_iter()
+        .filter(|t| t.contains("Send me a video, an audio file or a link"))
+        .count();
+    assert_eq!(photos, 1);
     assert_eq!(s.rt.block_on(store.user_tasks(112, 10)).unwrap().len(), 3);
     assert_eq!(
         s.rt.block_on(store.get_user(112))
