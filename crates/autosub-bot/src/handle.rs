@@ -670,12 +670,24 @@ async fn album_file(
             }
             // Started already (or refused, which the intake tells once for the album): this file follows at once.
             RequestStatus::Submitted | RequestStatus::Queued | RequestStatus::Refused => {
-                let album = ctx
+                let cancelled = ctx
                     .store
-                    .bot_album_upsert(uid, f.chat, f.group, lang.code(), now)
-                    .await?;
+                    .bot_album_find(uid, f.group)
+                    .await?
+                    .is_some_and(|a| a.cancelled);
+                if cancelled {
+                    ctx.store
+                        .bot_request_advance_with(
+                            req.id,
+                            RequestStatus::Dropped,
+                            &leader.options,
+                            now,
+                        )
+                        .await?;
+                    return Ok(());
+                }
                 ctx.store
-                    .bot_album_status(album.id, None, None, false)
+                    .bot_album_open(uid, f.chat, f.group, lang.code(), None, now)
                     .await?;
                 if ctx
                     .store
@@ -705,15 +717,9 @@ async fn album_file(
     if let Some(r) = refusal {
         // Recorded as refused, so that the album's other files are told nothing more.
         let text = refusal_text(lang, &r);
-        let (req, inserted) = ctx
-            .store
-            .bot_request_insert(&new_request(true), now)
+        ctx.store
+            .bot_request_insert_refused(&new_request(false), &text, now)
             .await?;
-        if inserted || req.status == RequestStatus::Submitted {
-            ctx.store
-                .bot_request_finish(req.id, RequestStatus::Refused, None, Some(&text), now)
-                .await?;
-        }
         return say(ctx, f.chat, &text).await;
     }
     let (req, _) = ctx
@@ -759,12 +765,8 @@ async fn start_album(
     message: Option<i64>,
     now: i64,
 ) -> Result<bool, BotError> {
-    let album = ctx
-        .store
-        .bot_album_upsert(uid, chat, group, lang.code(), now)
-        .await?;
     ctx.store
-        .bot_album_status(album.id, message, None, false)
+        .bot_album_open(uid, chat, group, lang.code(), message, now)
         .await?;
     let moved = ctx
         .store
@@ -1089,10 +1091,30 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             if album.telegram_id != uid {
                 return answer(Some(t(lang, "not_yours", &[])), true).await;
             }
-            // Files still being checked are not queued any more (the intake cancels a task it made meanwhile).
+            // Files still being checked are not queued any more: the intake cancels a task it is making meanwhile,
+            // and a task an earlier pass made for one (then stopped: a crash) is cancelled here. Files arriving
+            // later are dropped.
+            ctx.store.bot_album_cancel(album.id).await?;
+            let checking: Vec<i64> = ctx
+                .store
+                .bot_group(uid, &album.media_group)
+                .await?
+                .iter()
+                .filter(|r| r.status == RequestStatus::Submitted)
+                .map(|r| r.id)
+                .collect();
             ctx.store
                 .bot_group_drop(uid, &album.media_group, now)
                 .await?;
+            for id in checking {
+                if let Some(task) = ctx
+                    .store
+                    .task_id_by_key(&format!("bot-request:{id}"))
+                    .await?
+                {
+                    ctx.store.cancel(task, now).await?;
+                }
+            }
             for item in ctx.store.bot_album_items(&album).await? {
                 if let Some(task) = item.task.filter(|t| !t.status.is_finished()) {
                     ctx.store.cancel(task.id, now).await?;

@@ -81,10 +81,7 @@ pub async fn intake_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                 }
                 Ok(Outcome::Refused(text)) => {
                     tries.remove(&r.id);
-                    refuse(&ctx, &r, &text, lang).await;
-                    ctx.store
-                        .bot_request_finish(r.id, RequestStatus::Refused, None, Some(&text), now)
-                        .await
+                    refuse_and_finish(&ctx, &r, &text, lang, now).await
                 }
                 Err(e) => {
                     let n = tries.entry(r.id).or_default();
@@ -109,10 +106,7 @@ pub async fn intake_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                             now,
                         )
                         .await;
-                    refuse(&ctx, &r, &text, lang).await;
-                    ctx.store
-                        .bot_request_finish(r.id, RequestStatus::Refused, None, Some(&text), now)
-                        .await
+                    refuse_and_finish(&ctx, &r, &text, lang, now).await
                 }
             };
             if let Err(e) = finished {
@@ -134,7 +128,33 @@ async fn lang_for(ctx: &Ctx, telegram_id: i64) -> Lang {
     ctx.lang_of(telegram_id, code.as_deref()).await
 }
 
-/// Where request `r` is in its album (1-based, dropped files left out), for a file sent in one.
+/// Tells the refusal and records it. A single file's "checking" message is edited (harmless to repeat after a
+/// crash); a file of an album is recorded refused first and then told in a new message, so that a crash in between
+/// cannot tell it twice (and a file dropped meanwhile, its album cancelled, is told nothing).
+async fn refuse_and_finish(
+    ctx: &Ctx,
+    r: &BotRequest,
+    text: &str,
+    lang: Lang,
+    now: i64,
+) -> Result<bool, StoreError> {
+    if r.media_group.is_some() {
+        let finished = ctx
+            .store
+            .bot_request_finish(r.id, RequestStatus::Refused, None, Some(text), now)
+            .await?;
+        if finished {
+            refuse(ctx, r, text, lang).await;
+        }
+        return Ok(finished);
+    }
+    refuse(ctx, r, text, lang).await;
+    ctx.store
+        .bot_request_finish(r.id, RequestStatus::Refused, None, Some(text), now)
+        .await
+}
+
+/// Where request `r` is in its album (1-based), for a file sent in one; with the album's requests as they are now.
 async fn album_place(
     ctx: &Ctx,
     r: &BotRequest,
@@ -142,13 +162,7 @@ async fn album_place(
     let Some(g) = &r.media_group else {
         return Ok(None);
     };
-    let group: Vec<BotRequest> = ctx
-        .store
-        .bot_group(r.telegram_id, g)
-        .await?
-        .into_iter()
-        .filter(|o| o.status != RequestStatus::Dropped)
-        .collect();
+    let group: Vec<BotRequest> = ctx.store.bot_group(r.telegram_id, g).await?;
     let item = group.iter().position(|o| o.id == r.id).unwrap_or(0) as i64 + 1;
     Ok(Some((group, item)))
 }
@@ -159,6 +173,13 @@ async fn album_place(
 async fn refuse(ctx: &Ctx, r: &BotRequest, text: &str, lang: Lang) {
     match album_place(ctx, r).await {
         Ok(Some((group, item))) => {
+            if group
+                .iter()
+                .any(|o| o.id == r.id && o.status == RequestStatus::Dropped)
+            {
+                // The album was cancelled meanwhile: nothing to tell.
+                return;
+            }
             let told = group.iter().any(|o| {
                 o.id != r.id
                     && o.status == RequestStatus::Refused
@@ -408,7 +429,7 @@ async fn take(ctx: &Ctx, r: &BotRequest, lang: Lang) -> Result<Outcome, Transien
         (Some(g), Some((_, item))) => {
             let a = ctx
                 .store
-                .bot_album_upsert(r.telegram_id, r.chat_id, g, lang.code(), now)
+                .bot_album_open(r.telegram_id, r.chat_id, g, lang.code(), None, now)
                 .await?;
             Some((a.id, item))
         }

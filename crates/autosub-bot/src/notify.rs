@@ -560,7 +560,7 @@ async fn album_task_step(
     }
 }
 
-/// How many files album `id` has (dropped ones left out).
+/// How many files album `id` has (so far: a file may still join).
 async fn album_size(ctx: &Ctx, id: i64) -> Result<i64, autosub_store::StoreError> {
     let Some(album) = ctx.store.bot_album(id).await? else {
         return Ok(0);
@@ -569,9 +569,7 @@ async fn album_size(ctx: &Ctx, id: i64) -> Result<i64, autosub_store::StoreError
         .store
         .bot_group(album.telegram_id, &album.media_group)
         .await?
-        .iter()
-        .filter(|r| r.status != RequestStatus::Dropped)
-        .count() as i64)
+        .len() as i64)
 }
 
 /// One pass over the albums with news: each album's message is brought up to date.
@@ -595,7 +593,10 @@ async fn albums_pass(ctx: &Ctx, failures: &mut HashMap<(i64, String), u32>) {
             }
             Err(Step::Telegram(TgError::RetryAfter(_))) => return,
             Err(Step::Telegram(TgError::Blocked)) => {
-                let _ = ctx.store.bot_album_status(album.id, None, None, true).await;
+                let _ = ctx
+                    .store
+                    .bot_album_status(album.id, album.generation, None, None, true)
+                    .await;
             }
             Err(e) => {
                 let n = failures.entry(key.clone()).or_default();
@@ -608,7 +609,10 @@ async fn albums_pass(ctx: &Ctx, failures: &mut HashMap<(i64, String), u32>) {
                         .store
                         .log(autosub_store::Level::Error, "bot", None, &msg, now_ms())
                         .await;
-                    let _ = ctx.store.bot_album_status(album.id, None, None, true).await;
+                    let _ = ctx
+                        .store
+                        .bot_album_status(album.id, album.generation, None, None, true)
+                        .await;
                 }
             }
         }
@@ -684,8 +688,10 @@ fn album_report(lang: Lang, items: &[AlbumItem]) -> AlbumReport {
                 }
                 open |= !task.status.is_finished();
             }
-            // Queued, but the task is gone (deleted by an operator), or dropped: nothing to count.
-            (RequestStatus::Queued, None) | (RequestStatus::Dropped, _) => {}
+            // Dropped after the album started: the user cancelled the album while it was being checked.
+            (RequestStatus::Dropped, _) => cancelled += 1,
+            // Queued, but the task is gone (deleted by an operator): nothing to count.
+            (RequestStatus::Queued, None) => {}
         }
         if it.followed.as_ref().is_some_and(|f| !f.finished) {
             sent_all = false;
@@ -730,17 +736,20 @@ async fn album_step(ctx: &Ctx, album: &BotAlbum) -> Result<(), Step> {
     }
     let lang = Lang::from_code(Some(&album.lang));
     let report = album_report(lang, &items);
-    if album.status_message_id.is_none() && !report.open && items.iter().all(|i| i.task.is_none()) {
-        // No file became a task: the refusals were told; an album message would only repeat them.
-        ctx.store
-            .bot_album_status(album.id, None, None, true)
-            .await?;
+    if album.status_message_id.is_none() && items.iter().all(|i| i.task.is_none()) {
+        // No message yet and no file a task yet: nothing to report until one is (and when none becomes one, the
+        // refusals were told: an album message would only repeat them).
+        if !report.open {
+            ctx.store
+                .bot_album_status(album.id, album.generation, None, None, true)
+                .await?;
+        }
         return Ok(());
     }
     if album.status_text.as_deref() == Some(report.text.as_str()) {
         if report.told {
             ctx.store
-                .bot_album_status(album.id, None, None, true)
+                .bot_album_status(album.id, album.generation, None, None, true)
                 .await?;
         }
         return Ok(());
@@ -772,7 +781,13 @@ async fn album_step(ctx: &Ctx, album: &BotAlbum) -> Result<(), Step> {
             .insert(album.chat_id, Instant::now());
     }
     ctx.store
-        .bot_album_status(album.id, Some(mid), Some(&report.text), report.told)
+        .bot_album_status(
+            album.id,
+            album.generation,
+            Some(mid),
+            Some(&report.text),
+            report.told,
+        )
         .await?;
     Ok(())
 }

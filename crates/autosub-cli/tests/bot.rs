@@ -818,6 +818,18 @@ fn albums_on_postgres_cancel_together_survive_a_bot_kill_and_take_a_late_file() 
     si.send_album(&u, "a", album_files(3), Some("--vertical"));
     let c = wait_text(&si, 121, "Принял альбом", SHORT);
     let status_a = sent_message(&c, 121, "Принял альбом");
+    // All three checked and queued (files being checked count as waiting too).
+    let t1 = Instant::now();
+    while !s
+        .rt
+        .block_on(store.bot_group(121, "a"))
+        .unwrap()
+        .iter()
+        .all(|r| r.status == autosub_store::RequestStatus::Queued)
+    {
+        assert!(t1.elapsed() < SHORT, "the album's files were not queued");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     wait_message(
         &si,
         121,
@@ -879,8 +891,9 @@ fn albums_on_postgres_cancel_together_survive_a_bot_kill_and_take_a_late_file() 
     assert_eq!(b.len(), 3);
     assert!(b.iter().all(|t| t.vertical_format), "{b:?}");
     let album_b =
-        s.rt.block_on(store.bot_album_upsert(121, 121, "b", "ru", 0))
-            .unwrap();
+        s.rt.block_on(store.bot_album_find(121, "b"))
+            .unwrap()
+            .expect("album b");
     let status_b = album_b.status_message_id.expect("album b has its message");
 
     spawn(&mut s, "w1", &["worker", "--concurrency", "1"], &[]);

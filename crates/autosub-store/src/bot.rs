@@ -128,6 +128,10 @@ pub struct BotAlbum {
     pub status_message_id: Option<i64>,
     pub status_text: Option<String>,
     pub finished: bool,
+    /// Bumped by every reopening: closing with an older generation does nothing.
+    pub generation: i64,
+    /// The user cancelled the album: files arriving later are dropped.
+    pub cancelled: bool,
     pub created_at: i64,
 }
 
@@ -171,7 +175,7 @@ const BOT_TASK_COLUMNS: &str =
      status_text, edited_at, sent, finished, round, created_at, album_id, album_item";
 const ALBUM_COLUMNS: &str =
     "id, telegram_id, chat_id, media_group, lang, status_message_id, status_text, \
-     finished, created_at";
+     finished, generation, cancelled, created_at";
 const BROADCAST_COLUMNS: &str =
     "id, admin_id, text, status, cursor, delivered, blocked, failed, created_at, finished_at";
 
@@ -238,6 +242,8 @@ fn album_from_row(row: &AnyRow) -> Result<BotAlbum> {
         status_message_id: row.try_get("status_message_id")?,
         status_text: row.try_get("status_text")?,
         finished: row.try_get::<i64, _>("finished")? != 0,
+        generation: row.try_get("generation")?,
+        cancelled: row.try_get::<i64, _>("cancelled")? != 0,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -378,6 +384,26 @@ impl Store {
 
     /// Inserts a request; for an update already seen, returns the request it made. `(request, inserted)`.
     pub async fn bot_request_insert(&self, r: &NewRequest, now: i64) -> Result<(BotRequest, bool)> {
+        self.insert_request(r, None, now).await
+    }
+
+    /// Inserts a request refused at once with `note` (the reason told), in one statement: it is never seen
+    /// submitted. For an update already seen, returns the request it made.
+    pub async fn bot_request_insert_refused(
+        &self,
+        r: &NewRequest,
+        note: &str,
+        now: i64,
+    ) -> Result<(BotRequest, bool)> {
+        self.insert_request(r, Some(note), now).await
+    }
+
+    async fn insert_request(
+        &self,
+        r: &NewRequest,
+        refused: Option<&str>,
+        now: i64,
+    ) -> Result<(BotRequest, bool)> {
         if let Some(update_id) = r.update_id {
             if let Some(existing) = self.bot_request_by_update(update_id).await? {
                 return Ok((existing, false));
@@ -385,10 +411,12 @@ impl Store {
         }
         let sql = format!(
             "INSERT INTO bot_requests (telegram_id, chat_id, update_id, source, options, status, \
-               media_group, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+               media_group, created_at, updated_at, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
              RETURNING {REQUEST_COLUMNS}"
         );
-        let status = if r.submitted {
+        let status = if refused.is_some() {
+            RequestStatus::Refused
+        } else if r.submitted {
             RequestStatus::Submitted
         } else {
             RequestStatus::Draft
@@ -402,6 +430,7 @@ impl Store {
             .bind(status.as_str())
             .bind(r.media_group.as_deref())
             .bind(now)
+            .bind(refused)
             .fetch_one(&self.pool)
             .await?;
         Ok((request_from_row(&row)?, true))
@@ -594,35 +623,61 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// The album of a user's media group, made on first use (again: the same one).
-    pub async fn bot_album_upsert(
+    /// The album of a user's media group, made on first use and (re)opened: it has news to tell (a file started,
+    /// joined or queued). `message`: its status message, when it has none yet (one statement, so that a notifier
+    /// pass never sees the album without the message it is to have).
+    pub async fn bot_album_open(
         &self,
         telegram_id: i64,
         chat_id: i64,
         media_group: &str,
         lang: &str,
+        message: Option<i64>,
         now: i64,
     ) -> Result<BotAlbum> {
         sqlx::query(
-            "INSERT INTO bot_albums (telegram_id, chat_id, media_group, lang, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (telegram_id, media_group) DO NOTHING",
+            "INSERT INTO bot_albums (telegram_id, chat_id, media_group, lang, status_message_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (telegram_id, media_group) DO UPDATE SET \
+               finished = 0, generation = bot_albums.generation + 1, \
+               status_message_id = COALESCE(bot_albums.status_message_id, excluded.status_message_id)",
         )
         .bind(telegram_id)
         .bind(chat_id)
         .bind(media_group)
         .bind(lang)
+        .bind(message)
         .bind(now)
         .execute(&self.pool)
         .await?;
+        self.bot_album_find(telegram_id, media_group)
+            .await?
+            .ok_or_else(|| StoreError::InvalidState(format!("album {media_group:?} vanished")))
+    }
+
+    /// The album of a user's media group, if it has one.
+    pub async fn bot_album_find(
+        &self,
+        telegram_id: i64,
+        media_group: &str,
+    ) -> Result<Option<BotAlbum>> {
         let sql = format!(
             "SELECT {ALBUM_COLUMNS} FROM bot_albums WHERE telegram_id = $1 AND media_group = $2"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(telegram_id)
             .bind(media_group)
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await?;
-        album_from_row(&row)
+        row.as_ref().map(album_from_row).transpose()
+    }
+
+    /// Marks an album cancelled by its user.
+    pub async fn bot_album_cancel(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE bot_albums SET cancelled = 1 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// One album.
@@ -647,16 +702,13 @@ impl Store {
         rows.iter().map(album_from_row).collect()
     }
 
-    /// The files of an album in the order they came (dropped ones left out), each with its task and what was sent.
+    /// The files of an album in the order they came (dropped ones too), each with its task and what was sent.
     pub async fn bot_album_items(&self, album: &BotAlbum) -> Result<Vec<AlbumItem>> {
         let mut out = vec![];
         for request in self
             .bot_group(album.telegram_id, &album.media_group)
             .await?
         {
-            if request.status == RequestStatus::Dropped {
-                continue;
-            }
             let (task, followed) = match request.task_id {
                 Some(id) => (self.get_task(id).await?, self.bot_task(id).await?),
                 None => (None, None),
@@ -670,22 +722,26 @@ impl Store {
         Ok(out)
     }
 
-    /// Records the album's status message and its text; `finished` when it is the last word.
+    /// Records the album's status message and its text; `finished` when it is the last word — unless the album was
+    /// reopened since `generation` was read (a file joined, a task was retried): then it stays open.
     pub async fn bot_album_status(
         &self,
         id: i64,
+        generation: i64,
         message_id: Option<i64>,
         text: Option<&str>,
         finished: bool,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE bot_albums SET status_message_id = COALESCE($2, status_message_id), \
-               status_text = COALESCE($3, status_text), finished = $4 WHERE id = $1",
+               status_text = COALESCE($3, status_text), \
+               finished = CASE WHEN generation = $5 THEN $4 ELSE finished END WHERE id = $1",
         )
         .bind(id)
         .bind(message_id)
         .bind(text)
         .bind(i64::from(finished))
+        .bind(generation)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -829,7 +885,7 @@ impl Store {
         .await?;
         // The task's album (if any) has news to tell again.
         sqlx::query(
-            "UPDATE bot_albums SET finished = 0 \
+            "UPDATE bot_albums SET finished = 0, generation = generation + 1 \
              WHERE id = (SELECT album_id FROM bot_tasks WHERE task_id = $1)",
         )
         .bind(task_id)

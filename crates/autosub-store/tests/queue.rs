@@ -1274,16 +1274,28 @@ async fn albums_group_requests_and_reopen_on_retry(store: Store) {
         .await
         .unwrap());
 
-    // One album per user and group, whoever asks first.
-    let album = store.bot_album_upsert(7, 7, "g1", "ru", T0).await.unwrap();
-    let same = store
-        .bot_album_upsert(7, 7, "g1", "en", T0 + 1)
+    // One album per user and group, whoever opens it first; its message is set once; each opening is a new
+    // generation.
+    assert_eq!(store.bot_album_find(7, "g1").await.unwrap(), None);
+    let album = store
+        .bot_album_open(7, 7, "g1", "ru", Some(55), T0)
         .await
         .unwrap();
-    assert_eq!(album, same);
+    let same = store
+        .bot_album_open(7, 7, "g1", "en", Some(66), T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!((same.id, same.lang.as_str()), (album.id, "ru"));
+    assert_eq!(same.status_message_id, Some(55));
+    assert_eq!(same.generation, album.generation + 1);
+    assert_eq!(
+        store.bot_album_find(7, "g1").await.unwrap(),
+        Some(same.clone())
+    );
+    let album = same;
     assert_ne!(
         store
-            .bot_album_upsert(8, 8, "g1", "en", T0)
+            .bot_album_open(8, 8, "g1", "en", None, T0)
             .await
             .unwrap()
             .id,
@@ -1318,9 +1330,10 @@ async fn albums_group_requests_and_reopen_on_retry(store: Store) {
     );
     assert!(items[2].task.is_none() && items[2].request.note.as_deref() == Some("limit"));
 
-    // Its message and text recorded; closed; a failed task of it retried opens it again.
+    // Its text recorded; closed; a pass that read an older generation cannot close it after a reopening; a
+    // failed task of it retried opens it again.
     store
-        .bot_album_status(album.id, Some(55), Some("2 done"), true)
+        .bot_album_status(album.id, album.generation, None, Some("2 done"), true)
         .await
         .unwrap();
     assert!(store
@@ -1329,8 +1342,18 @@ async fn albums_group_requests_and_reopen_on_retry(store: Store) {
         .unwrap()
         .iter()
         .all(|x| x.id != album.id));
+    let reopened = store
+        .bot_album_open(7, 7, "g1", "ru", None, T0)
+        .await
+        .unwrap();
+    assert!(!reopened.finished);
     store
-        .bot_album_status(album.id, None, None, true)
+        .bot_album_status(album.id, album.generation, None, Some("stale"), true)
+        .await
+        .unwrap();
+    assert!(!store.bot_album(album.id).await.unwrap().unwrap().finished);
+    store
+        .bot_album_status(album.id, reopened.generation, None, Some("2 done"), true)
         .await
         .unwrap();
     let closed = store.bot_album(album.id).await.unwrap().unwrap();
@@ -1370,6 +1393,24 @@ async fn albums_group_requests_and_reopen_on_retry(store: Store) {
         .await
         .unwrap();
     assert_eq!(store.bot_group_drop(7, "g2", T0).await.unwrap(), 2);
+    let g2 = store
+        .bot_album_open(7, 7, "g2", "en", None, T0)
+        .await
+        .unwrap();
+    assert!(!g2.cancelled);
+    store.bot_album_cancel(g2.id).await.unwrap();
+    assert!(store.bot_album(g2.id).await.unwrap().unwrap().cancelled);
+    // A file refused on arrival is refused from its first row (never seen submitted), once per update.
+    let (f, new) = store
+        .bot_request_insert_refused(&req(7, 7, "g3"), "no", T0)
+        .await
+        .unwrap();
+    assert!(new && f.status == RequestStatus::Refused && f.note.as_deref() == Some("no"));
+    let (again, new) = store
+        .bot_request_insert_refused(&req(7, 7, "g3"), "no", T0)
+        .await
+        .unwrap();
+    assert!(!new && again.id == f.id);
     assert_eq!(store.bot_group_drop(7, "g1", T0).await.unwrap(), 0);
     for r in [d, e] {
         assert_eq!(

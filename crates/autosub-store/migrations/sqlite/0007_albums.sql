@@ -12,8 +12,12 @@ CREATE TABLE bot_albums (
     lang              TEXT   NOT NULL,
     status_message_id BIGINT,
     status_text       TEXT,
-    -- 1 once every file of the album is told about (a retry of one of its tasks opens it again).
+    -- 1 once every file of the album is told about (a retry of one of its tasks, or a file joining, opens it again).
     finished          BIGINT NOT NULL DEFAULT 0 CHECK (finished IN (0, 1)),
+    -- Bumped by every reopening: a pass that read an older generation cannot close the album.
+    generation        BIGINT NOT NULL DEFAULT 0,
+    -- 1 once the user cancelled the album: a file arriving later is dropped.
+    cancelled         BIGINT NOT NULL DEFAULT 0 CHECK (cancelled IN (0, 1)),
     created_at        BIGINT NOT NULL,
     UNIQUE (telegram_id, media_group)
 );
