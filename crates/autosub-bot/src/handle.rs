@@ -705,18 +705,26 @@ async fn album_file(
             }
         };
     }
-    // The leader: checked as a single file is.
-    let refusal = if f.submitted {
-        check(user, f.opts, f.source, now).err()
-    } else {
-        match check(user, &Options::default(), f.source, now) {
-            Err(r @ (policy::Refusal::Banned | policy::Refusal::DailyLimit { .. })) => Some(r),
+    // The leader: checked as a single file is — once: a redelivered update keeps the verdict it had.
+    let seen = members
+        .iter()
+        .find(|r| r.update_id == Some(f.update_id))
+        .map(|r| (r.status, r.note.clone()));
+    let refusal = match seen {
+        Some((RequestStatus::Refused, note)) => Some(note.unwrap_or_default()),
+        Some(_) => None,
+        None if f.submitted => check(user, f.opts, f.source, now)
+            .err()
+            .map(|r| refusal_text(lang, &r)),
+        None => match check(user, &Options::default(), f.source, now) {
+            Err(r @ (policy::Refusal::Banned | policy::Refusal::DailyLimit { .. })) => {
+                Some(refusal_text(lang, &r))
+            }
             _ => None,
-        }
+        },
     };
-    if let Some(r) = refusal {
+    if let Some(text) = refusal {
         // Recorded as refused, so that the album's other files are told nothing more.
-        let text = refusal_text(lang, &r);
         ctx.store
             .bot_request_insert_refused(&new_request(false), &text, now)
             .await?;
@@ -1095,18 +1103,19 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             // and a task an earlier pass made for one (then stopped: a crash) is cancelled here. Files arriving
             // later are dropped.
             ctx.store.bot_album_cancel(album.id).await?;
-            let checking: Vec<i64> = ctx
+            ctx.store
+                .bot_group_drop(uid, &album.media_group, now)
+                .await?;
+            // Every file not recorded with a task (safe to repeat: a redelivered press after a crash finds them too).
+            let unrecorded: Vec<i64> = ctx
                 .store
                 .bot_group(uid, &album.media_group)
                 .await?
                 .iter()
-                .filter(|r| r.status == RequestStatus::Submitted)
+                .filter(|r| r.task_id.is_none() && r.status != RequestStatus::Refused)
                 .map(|r| r.id)
                 .collect();
-            ctx.store
-                .bot_group_drop(uid, &album.media_group, now)
-                .await?;
-            for id in checking {
+            for id in unrecorded {
                 if let Some(task) = ctx
                     .store
                     .task_id_by_key(&format!("bot-request:{id}"))

@@ -26,11 +26,13 @@ use crate::{BotError, Ctx, TgError};
 /// Passes a request may fail for passing reasons (Telegram or the database unreachable) before it is refused.
 const MAX_TRIES: u32 = 5;
 
-/// Why a request did not become a task.
+/// What became of a request.
 enum Outcome {
     Queued(i64),
     /// Told to the user (localised).
     Refused(String),
+    /// No longer submitted when looked at again (its album was cancelled): nothing to do, nothing counted.
+    Gone,
 }
 
 /// Runs until `stop`: takes started requests, oldest first.
@@ -78,6 +80,10 @@ pub async fn intake_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                         }
                     }
                     finished.map(|_| true)
+                }
+                Ok(Outcome::Gone) => {
+                    tries.remove(&r.id);
+                    Ok(true)
                 }
                 Ok(Outcome::Refused(text)) => {
                     tries.remove(&r.id);
@@ -173,13 +179,6 @@ async fn album_place(
 async fn refuse(ctx: &Ctx, r: &BotRequest, text: &str, lang: Lang) {
     match album_place(ctx, r).await {
         Ok(Some((group, item))) => {
-            if group
-                .iter()
-                .any(|o| o.id == r.id && o.status == RequestStatus::Dropped)
-            {
-                // The album was cancelled meanwhile: nothing to tell.
-                return;
-            }
             let told = group.iter().any(|o| {
                 o.id != r.id
                     && o.status == RequestStatus::Refused
@@ -275,7 +274,15 @@ impl From<BotError> for Transient {
     }
 }
 
+/// Whether request `id` is still submitted: a pass took a batch, and an album's cancel may have dropped some since.
+async fn still_submitted(ctx: &Ctx, id: i64) -> Result<bool, StoreError> {
+    Ok(ctx.store.bot_request(id).await?.map(|r| r.status) == Some(RequestStatus::Submitted))
+}
+
 async fn take(ctx: &Ctx, r: &BotRequest, lang: Lang) -> Result<Outcome, Transient> {
+    if !still_submitted(ctx, r.id).await? {
+        return Ok(Outcome::Gone);
+    }
     let now = now_ms();
     let user = ctx
         .store
@@ -400,6 +407,10 @@ async fn take(ctx: &Ctx, r: &BotRequest, lang: Lang) -> Result<Outcome, Transien
         idem_key: Some(key),
         ..Default::default()
     };
+    // Looked at again just before the task is made (and counted): a download may have taken a while.
+    if existing.is_none() && !still_submitted(ctx, r.id).await? {
+        return Ok(Outcome::Gone);
+    }
     let id = match ctx.store.enqueue(&task, now).await {
         Ok(id) => id,
         Err(StoreError::QuotaExceeded { .. }) => {

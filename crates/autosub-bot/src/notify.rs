@@ -529,8 +529,15 @@ async fn album_task_step(
     match task.status {
         TaskStatus::Created | TaskStatus::Queued | TaskStatus::Processing => Ok(()),
         TaskStatus::Completed => {
-            let size = album_size(ctx, album).await.map_err(at("video"))?;
-            let label = format!("{item}/{}", size.max(item));
+            // The album's size as it is now (a file may still join). A database error here is passing: the label
+            // goes without the total rather than counting as a failed send of the video.
+            let label = match album_size(ctx, album).await {
+                Ok(size) => format!("{item}/{}", size.max(item)),
+                Err(e) => {
+                    tracing::warn!(task = task.id, "notify: album size: {e}");
+                    item.to_string()
+                }
+            };
             deliver(ctx, bt, task, lang, Some(&label)).await
         }
         TaskStatus::Failed => {
@@ -890,13 +897,15 @@ mod tests {
         assert!(r.open && !r.told);
 
         // Every file ended, but a result is still being sent: not told yet (and nothing left to cancel).
+        // A file dropped while it was being checked (the album cancelled) counts as cancelled.
         let mut items = vec![
             item(1, R::Queued, Some(T::Completed), true),
             item(2, R::Queued, Some(T::Completed), false),
             item(3, R::Queued, Some(T::Cancelled), true),
+            item(4, R::Dropped, None, false),
         ];
         let r = album_report(Lang::Ru, &items);
-        assert_eq!(r.text, "📦 Альбом, файлов: 3\n✅ готово: 2\n✖️ отменено: 1");
+        assert_eq!(r.text, "📦 Альбом, файлов: 4\n✅ готово: 2\n✖️ отменено: 2");
         assert!(!r.open && !r.told);
         items[1].followed.as_mut().unwrap().finished = true;
         let r = album_report(Lang::Ru, &items);

@@ -469,11 +469,7 @@ pub fn bot_cmd() -> Result<u8> {
         let store = open(&cfg).await?;
         let stop = watch_signals()?;
         // Results fetched to this machine for sending, and staged inputs, go after 24 h as on workers.
-        let janitor = tokio::spawn(storage::janitor_loop(
-            store.clone(),
-            cfg.data_dir.clone(),
-            RETENTION_MS,
-        ));
+        let janitor = local_janitor(&cfg, &store);
         let router = bot_router(&cfg, &bot, store.clone(), None);
         let listener = tokio::net::TcpListener::bind(cfg.http_addr)
             .await
@@ -540,11 +536,7 @@ pub fn api_cmd() -> Result<u8> {
     runtime()?.block_on(async {
         let store = open(&cfg).await?;
         let stop = watch_signals()?;
-        let janitor = tokio::spawn(storage::janitor_loop(
-            store.clone(),
-            cfg.data_dir.clone(),
-            RETENTION_MS,
-        ));
+        let janitor = local_janitor(&cfg, &store);
         let router = http::router(store.clone(), None)
             .merge(api_router(&cfg, store.clone()))
             .merge(admin_router(&cfg, store));
@@ -558,6 +550,16 @@ pub fn api_cmd() -> Result<u8> {
 
 /// Task folders are kept this long after their task ends (as the workers' janitor does).
 const RETENTION_MS: i64 = 24 * 3_600_000;
+
+/// The janitor of this machine's task folders (uploads, staged inputs, results fetched from the shared store) for a
+/// process that runs no worker (`autosub bot`, `autosub api`): the workers' 24 h rule.
+fn local_janitor(cfg: &Config, store: &Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(storage::janitor_loop(
+        store.clone(),
+        cfg.data_dir.clone(),
+        RETENTION_MS,
+    ))
+}
 
 /// `autosub apikey create|list|revoke`.
 pub fn apikey_cmd(c: ApikeyCommand) -> Result<u8> {

@@ -863,6 +863,13 @@ fn albums_on_postgres_cancel_together_survive_a_bot_kill_and_take_a_late_file() 
     assert!(tasks(&s)
         .iter()
         .all(|t| t.status == autosub_store::TaskStatus::Cancelled));
+    // A file of the cancelled album arriving late is dropped: no task.
+    let late = si.send_album(&u, "a", album_files(1), None);
+    si.wait_until(SHORT, |_| si.confirmed_up_to() >= late[0]);
+    let a = s.rt.block_on(store.bot_group(121, "a")).unwrap();
+    assert_eq!(a.len(), 4);
+    assert_eq!(a[3].status, autosub_store::RequestStatus::Dropped);
+    assert_eq!(tasks(&s).len(), 3);
 
     // An album of two, the bot killed right after it arrives and started again: one task per file, still.
     let updates = si.send_album(&u, "b", album_files(2), Some("--vertical"));

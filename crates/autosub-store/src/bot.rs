@@ -872,30 +872,31 @@ impl Store {
     /// A user's "try again" on a failed task: the task is queued again (attempts reset) and the bot follows it
     /// afresh (a new status message, results not yet sent). False when the task is not failed.
     pub async fn retry_for_bot(&self, task_id: i64, now: i64) -> Result<bool> {
-        match self.get_task(task_id).await? {
-            Some(t) if t.status == crate::queue::TaskStatus::Failed => {}
-            _ => return Ok(false),
+        // One transaction: the task queued again, the bot following it afresh and its album (if any) reopened —
+        // never one without the others (a crash between would lose the retried task's news, or tell the failure
+        // again).
+        let mut tx = self.begin_write().await?;
+        match self.retry_in(&mut tx, task_id, now, "the user").await {
+            Ok(crate::queue::TaskStatus::Failed) => {}
+            Ok(_) | Err(StoreError::InvalidState(_) | StoreError::NotFound(_)) => return Ok(false),
+            Err(e) => return Err(e),
         }
         sqlx::query(
             "UPDATE bot_tasks SET finished = 0, sent = '[]', status_message_id = NULL, \
                status_text = NULL, edited_at = NULL, round = round + 1 WHERE task_id = $1",
         )
         .bind(task_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        // The task's album (if any) has news to tell again.
         sqlx::query(
             "UPDATE bot_albums SET finished = 0, generation = generation + 1 \
              WHERE id = (SELECT album_id FROM bot_tasks WHERE task_id = $1)",
         )
         .bind(task_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        match self.retry(task_id, now).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::InvalidState(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The task created with idempotency key `key`, if any.

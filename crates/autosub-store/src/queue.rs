@@ -958,13 +958,27 @@ impl Store {
     /// [`StoreError::InvalidState`]; a missing task is [`StoreError::NotFound`].
     pub async fn retry(&self, id: i64, now: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        self.retry_in(&mut tx, id, now, "an operator").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Store::retry`] inside a write transaction (not committed); returns the status the task had. `by`: who
+    /// retried it, for the log.
+    pub(crate) async fn retry_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: i64,
+        now: i64,
+        by: &str,
+    ) -> Result<TaskStatus> {
         let sql = format!(
             "SELECT status, tier FROM tasks WHERE id = $1{}",
             self.for_update()
         );
         let Some(row) = sqlx::query(AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?
         else {
             return Err(StoreError::NotFound(format!("task {id}")));
@@ -987,12 +1001,11 @@ impl Store {
         .bind(id)
         .bind(now)
         .bind(sort_key(now, tier))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        let message = format!("retried by an operator after it was {status}");
-        insert_log(&mut tx, Level::Info, LOG_SOURCE, Some(id), &message, now).await?;
-        tx.commit().await?;
-        Ok(())
+        let message = format!("retried by {by} after it was {status}");
+        insert_log(tx, Level::Info, LOG_SOURCE, Some(id), &message, now).await?;
+        Ok(status)
     }
 
     // ----------------------------------------------------------------------------- reads

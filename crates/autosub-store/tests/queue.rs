@@ -1371,7 +1371,13 @@ async fn albums_group_requests_and_reopen_on_retry(store: Store) {
         .unwrap()
         .unwrap();
     store.fail(ids[0], "w", &failure(false), T0).await.unwrap();
+    let before = store.bot_album(album.id).await.unwrap().unwrap();
     assert!(store.retry_for_bot(ids[0], T0).await.unwrap());
+    // A pass that read the album before the retry cannot close it.
+    store
+        .bot_album_status(album.id, before.generation, None, None, true)
+        .await
+        .unwrap();
     assert!(store
         .bot_albums_open(10)
         .await
