@@ -250,7 +250,7 @@ fn migrator(backend: Backend) -> Migrator {
             ),
         ],
     };
-    Migrator::with_migrations(
+    let mut m = Migrator::with_migrations(
         files
             .into_iter()
             .map(|(version, name, sql)| {
@@ -263,7 +263,11 @@ fn migrator(backend: Backend) -> Migrator {
                 )
             })
             .collect(),
-    )
+    );
+    // A rolling update: a database a newer binary has migrated further still opens here (migrations only add, so
+    // this binary's tables and columns are all there). The ones it knows are still checked by checksum.
+    m.set_ignore_missing(true);
+    m
 }
 
 /// Takes an exclusive `flock` on `<db>.migrate.lock`, blocking until it is ours. The lock is

@@ -1080,6 +1080,45 @@ mod concurrent_migrations {
     }
 }
 
+mod newer_schema {
+    #[tokio::test]
+    async fn sqlite() {
+        super::a_database_migrated_further_still_opens(super::Db::Sqlite).await
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        super::a_database_migrated_further_still_opens(super::Db::Postgres).await
+    }
+}
+
+/// A rolling update: an older binary (re)started on a database a newer one has migrated further (a migration it
+/// does not know is recorded) opens it and works, instead of refusing to start.
+async fn a_database_migrated_further_still_opens(kind: Db) {
+    use sqlx::Connection;
+    let db = TestDb::new(kind).await;
+    Store::connect(&db.url).await.unwrap().close().await;
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from a newer autosub', $1, $2, 1)",
+    )
+    .bind(true)
+    .bind(vec![0u8; 48])
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    assert!(store.migrations_applied().await.unwrap());
+    store
+        .enqueue(&task("subtitle", Tier::Free), T0)
+        .await
+        .unwrap();
+    store.close().await;
+    db.remove().await;
+}
+
 /// `Store::open_default` creates the data directory and the database file.
 #[tokio::test]
 async fn open_default_creates_the_database() {
