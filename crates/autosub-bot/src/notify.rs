@@ -173,6 +173,14 @@ fn may_edit(ctx: &Ctx, chat: i64) -> bool {
     }
 }
 
+/// A first status text went at once: the chat's next progress edit waits its turn after it.
+fn take_edit_slot(ctx: &Ctx, chat: i64) {
+    ctx.edits
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(chat, Instant::now());
+}
+
 async fn step(ctx: &Ctx, bt: &BotTask, task: &TaskRow) -> StepResult {
     let lang = Lang::from_code(Some(&bt.lang));
     if let Some((album, item)) = bt.album {
@@ -213,10 +221,7 @@ async fn step(ctx: &Ctx, bt: &BotTask, task: &TaskRow) -> StepResult {
                         return Ok(());
                     }
                     if first {
-                        ctx.edits
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(bt.chat_id, Instant::now());
+                        take_edit_slot(ctx, bt.chat_id);
                     }
                     ctx.tg
                         .edit(bt.chat_id, mid, &text, markup)
@@ -782,10 +787,7 @@ async fn album_step(ctx: &Ctx, album: &BotAlbum) -> Result<(), Step> {
         }
     };
     if first {
-        ctx.edits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(album.chat_id, Instant::now());
+        take_edit_slot(ctx, album.chat_id);
     }
     ctx.store
         .bot_album_status(

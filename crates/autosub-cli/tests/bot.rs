@@ -642,6 +642,29 @@ fn album_delivered_once(si: &StandIn, chat: i64, labels: &[&str], caption_has: &
     }
 }
 
+/// Waits (polling every 50 ms, at most `SHORT`) until `done()`; `what` names it in the failure.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < SHORT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether every request of `user`'s media group `group` is in status `status`.
+fn group_all(
+    s: &Service,
+    store: &Store,
+    user: i64,
+    group: &str,
+    status: autosub_store::RequestStatus,
+) -> bool {
+    s.rt.block_on(store.bot_group(user, group))
+        .unwrap()
+        .iter()
+        .all(|r| r.status == status)
+}
+
 /// Waits until message `mid` of `chat` reads `text` exactly.
 fn wait_message(si: &StandIn, chat: i64, mid: i64, text: &str, within: Duration) {
     let t0 = Instant::now();
@@ -731,17 +754,15 @@ fn an_album_becomes_one_task_per_file_reported_in_one_message_on_sqlite() {
     let updates = si.send_album(&u, "album-2", album_files(2), Some("--vertical"));
     let last = *updates.last().unwrap();
     si.wait_until(SHORT, |_| si.confirmed_up_to() >= last);
-    let t1 = Instant::now();
-    while !s
-        .rt
-        .block_on(store.bot_group(111, "album-2"))
-        .unwrap()
-        .iter()
-        .all(|r| r.status == autosub_store::RequestStatus::Refused)
-    {
-        assert!(t1.elapsed() < SHORT, "the album's files were not refused");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("the album's files refused", || {
+        group_all(
+            &s,
+            &store,
+            111,
+            "album-2",
+            autosub_store::RequestStatus::Refused,
+        )
+    });
     // Time for a second refusal (or an album message) to show up, if the bot were to send one.
     std::thread::sleep(Duration::from_millis(1500));
     let calls = si.calls();
@@ -819,17 +840,9 @@ fn albums_on_postgres_cancel_together_survive_a_bot_kill_and_take_a_late_file() 
     let c = wait_text(&si, 121, "Принял альбом", SHORT);
     let status_a = sent_message(&c, 121, "Принял альбом");
     // All three checked and queued (files being checked count as waiting too).
-    let t1 = Instant::now();
-    while !s
-        .rt
-        .block_on(store.bot_group(121, "a"))
-        .unwrap()
-        .iter()
-        .all(|r| r.status == autosub_store::RequestStatus::Queued)
-    {
-        assert!(t1.elapsed() < SHORT, "the album's files were not queued");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("the album's files queued", || {
+        group_all(&s, &store, 121, "a", autosub_store::RequestStatus::Queued)
+    });
     wait_message(
         &si,
         121,
@@ -879,18 +892,10 @@ fn albums_on_postgres_cancel_together_survive_a_bot_kill_and_take_a_late_file() 
     spawn(&mut s, "bot", &["bot"], &[]);
     wait_polling(&si, t1);
     si.wait_until(SHORT, |_| si.confirmed_up_to() >= updates[1]);
-    let t2 = Instant::now();
-    while tasks(&s).len() < 5 {
-        assert!(t2.elapsed() < SHORT, "{:?}", tasks(&s));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("5 tasks", || tasks(&s).len() >= 5);
     // A file of the album arriving after it started joins it with its options.
     si.send_album(&u, "b", album_files(1), None);
-    let t3 = Instant::now();
-    while tasks(&s).len() < 6 {
-        assert!(t3.elapsed() < SHORT, "{:?}", tasks(&s));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("6 tasks", || tasks(&s).len() >= 6);
     let b: Vec<_> = tasks(&s)
         .into_iter()
         .filter(|t| t.status != autosub_store::TaskStatus::Cancelled)
