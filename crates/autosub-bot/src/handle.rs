@@ -637,7 +637,7 @@ async fn album_file(
     };
     if !leads {
         let leader = &members[0];
-        let (req, _) = ctx
+        let (req, inserted) = ctx
             .store
             .bot_request_insert(&new_request(false), now)
             .await?;
@@ -650,7 +650,8 @@ async fn album_file(
                 let Some(kb_mid) = leader.keyboard_message_id else {
                     return Ok(());
                 };
-                let n = ctx.store.bot_group(uid, f.group).await?.len();
+                // The group as read before this file's row (when this update made it).
+                let n = members.len() + usize::from(inserted);
                 let opts: Options = serde_json::from_str(&leader.options).unwrap_or_default();
                 let kb = options::keyboard(
                     lang,
@@ -760,8 +761,8 @@ async fn album_file(
     Ok(())
 }
 
-/// Starts an album: its drafts are submitted with the leader's options, and `message` becomes its status message.
-/// False when nothing was left to start (started or dropped already).
+/// Starts an album: its drafts are submitted with the leader's options, and `message` becomes its status message
+/// (nothing moves when it was started or dropped already).
 #[allow(clippy::too_many_arguments)]
 async fn start_album(
     ctx: &Ctx,
@@ -772,7 +773,7 @@ async fn start_album(
     options: &str,
     message: Option<i64>,
     now: i64,
-) -> Result<bool, BotError> {
+) -> Result<(), BotError> {
     ctx.store
         .bot_album_open(uid, chat, group, lang.code(), message, now)
         .await?;
@@ -783,7 +784,7 @@ async fn start_album(
     if moved > 0 {
         ctx.intake_wake.notify_one();
     }
-    Ok(moved > 0)
+    Ok(())
 }
 
 async fn command(
@@ -956,13 +957,11 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             let mut album_size = None;
             let (mut opts, source) = match draft {
                 Some(d) => match ctx.store.bot_request(d).await? {
-                    Some(r)
-                        if r.telegram_id == uid
-                            && r.status == RequestStatus::Draft
-                            && album_leader(ctx, &r).await? =>
-                    {
-                        if let Some(g) = &r.media_group {
-                            album_size = Some(ctx.store.bot_group(uid, g).await?.len());
+                    Some(r) if r.telegram_id == uid && r.status == RequestStatus::Draft => {
+                        match keyboard_of(ctx, &r).await? {
+                            None => return stale().await,
+                            Some(KeyboardOf::Album { files }) => album_size = Some(files),
+                            Some(KeyboardOf::File) => {}
                         }
                         (
                             serde_json::from_str::<Options>(&r.options).unwrap_or_default(),
@@ -1030,7 +1029,7 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             };
             if r.telegram_id != uid
                 || r.status != RequestStatus::Draft
-                || !album_leader(ctx, &r).await?
+                || keyboard_of(ctx, &r).await?.is_none()
             {
                 return stale().await;
             }
@@ -1064,7 +1063,7 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
         }
         Press::Drop(d) => {
             let (group, status) = match ctx.store.bot_request(d).await? {
-                Some(r) if r.telegram_id == uid && album_leader(ctx, &r).await? => {
+                Some(r) if r.telegram_id == uid && keyboard_of(ctx, &r).await?.is_some() => {
                     (r.media_group, r.status)
                 }
                 _ => return stale().await,
@@ -1106,27 +1105,19 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
             ctx.store
                 .bot_group_drop(uid, &album.media_group, now)
                 .await?;
-            // Every file not recorded with a task (safe to repeat: a redelivered press after a crash finds them too).
-            let unrecorded: Vec<i64> = ctx
-                .store
-                .bot_group(uid, &album.media_group)
-                .await?
-                .iter()
-                .filter(|r| r.task_id.is_none() && r.status != RequestStatus::Refused)
-                .map(|r| r.id)
-                .collect();
-            for id in unrecorded {
-                if let Some(task) = ctx
-                    .store
-                    .task_id_by_key(&format!("bot-request:{id}"))
-                    .await?
-                {
-                    ctx.store.cancel(task, now).await?;
-                }
-            }
             for item in ctx.store.bot_album_items(&album).await? {
-                if let Some(task) = item.task.filter(|t| !t.status.is_finished()) {
-                    ctx.store.cancel(task.id, now).await?;
+                let task = match (&item.task, item.request.status) {
+                    (Some(task), _) => (!task.status.is_finished()).then_some(task.id),
+                    (None, RequestStatus::Refused) => None,
+                    // Not recorded with a task: one an earlier pass made by its key (safe to repeat: a redelivered
+                    // press after a crash finds it too).
+                    (None, _) => {
+                        let key = format!("bot-request:{}", item.request.id);
+                        ctx.store.task_id_by_key(&key).await?
+                    }
+                };
+                if let Some(task) = task {
+                    ctx.store.cancel(task, now).await?;
                 }
             }
             answer(None, false).await
@@ -1184,14 +1175,28 @@ async fn on_callback(ctx: &Ctx, update_id: i64, q: &CallbackQuery) -> Result<(),
     }
 }
 
-/// Whether request `r` may show and use a keyboard: a single file, or the first file of its album (the others have
-/// none; a forged press naming one of them is stale).
-async fn album_leader(ctx: &Ctx, r: &autosub_store::BotRequest) -> Result<bool, BotError> {
+/// Whether request `r` may show and use a keyboard — a single file, or the first file of its album (the others have
+/// none; a forged press naming one of them is stale: `None`).
+async fn keyboard_of(
+    ctx: &Ctx,
+    r: &autosub_store::BotRequest,
+) -> Result<Option<KeyboardOf>, BotError> {
     let Some(g) = &r.media_group else {
-        return Ok(true);
+        return Ok(Some(KeyboardOf::File));
     };
     let members = ctx.store.bot_group(r.telegram_id, g).await?;
-    Ok(members.first().is_some_and(|first| first.id == r.id))
+    Ok(members
+        .first()
+        .is_some_and(|first| first.id == r.id)
+        .then_some(KeyboardOf::Album {
+            files: members.len(),
+        }))
+}
+
+/// Whose keyboard a request shows: a single file's, or its album's (with how many files the album has so far).
+enum KeyboardOf {
+    File,
+    Album { files: usize },
 }
 
 #[cfg(test)]
