@@ -554,6 +554,14 @@ fn main() -> ExitCode {
             let code = exit_code(&e);
             if code == exit::CANCELLED {
                 eprintln!("autosub: cancelled");
+                // Leave at once: a stage stopped mid-way may still have a native thread (whisper.cpp) winding
+                // down, and the C/C++ exit handlers that `exit` runs then crashed the process (SIGSEGV, seen about
+                // once in six Ctrl-Cs). Partial files are already removed and stderr is unbuffered.
+                // SAFETY: `_exit` only ends the process; nothing runs after it.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::_exit(i32::from(code))
+                }
             } else {
                 // The top message, then any cause it does not already spell out.
                 let mut msg = e.to_string();
